@@ -1,0 +1,1 @@
+"""Ferry's robot-side runtime: capture, sync and retention actors and their seams."""

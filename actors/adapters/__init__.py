@@ -1,0 +1,1 @@
+"""Production adapters for the ports in ``actors.ports``."""

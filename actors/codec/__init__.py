@@ -1,0 +1,94 @@
+"""The capture-file codec: Viam's on-disk format, read and written fast.
+
+Public API (re-exported from private modules):
+
+- records: ``RecordEncoder``, ``SensorRecord``, ``decode_sensor_data``,
+  ``encode_header``, ``decode_header``, ``encode_timestamp``;
+- Struct values: ``StructEncoder``, ``decode_struct``, ``JsonValue``;
+- files: ``CaptureFileWriter``, ``CaptureFileReader``, ``iter_records``,
+  ``recover_prog`` and the ``CaptureFileError`` family;
+- layout: ``collector_dir``, ``file_stem``, ``file_extension_for``,
+  ``is_binary_method`` and the extension constants.
+"""
+
+from actors.codec._file import (
+    CaptureFileError,
+    CaptureFileReader,
+    CaptureFileWriter,
+    CorruptCaptureFile,
+    RawRecord,
+    Recovery,
+    TruncatedCaptureFile,
+    iter_records,
+    recover_prog,
+)
+from actors.codec._layout import (
+    BINARY_METHODS,
+    CAPTURE_EXT,
+    FAILED_DIR,
+    PROG_EXT,
+    SKIPPED_DIRS,
+    collector_dir,
+    data_type_for,
+    extension_for_mime,
+    file_extension_for,
+    file_stem,
+    is_binary_method,
+    stem_time_ns,
+)
+from actors.codec._pbwire import WireError, decode_varint, encode_varint
+from actors.codec._records import (
+    RecordEncoder,
+    SensorRecord,
+    decode_header,
+    decode_sensor_data,
+    decode_timestamp,
+    encode_header,
+    encode_timestamp,
+)
+from actors.codec._struct import (
+    JsonObject,
+    JsonValue,
+    StructEncodeError,
+    StructEncoder,
+    decode_struct,
+)
+
+__all__ = [
+    "BINARY_METHODS",
+    "CAPTURE_EXT",
+    "FAILED_DIR",
+    "PROG_EXT",
+    "SKIPPED_DIRS",
+    "CaptureFileError",
+    "CaptureFileReader",
+    "CaptureFileWriter",
+    "CorruptCaptureFile",
+    "JsonObject",
+    "JsonValue",
+    "RawRecord",
+    "RecordEncoder",
+    "Recovery",
+    "SensorRecord",
+    "StructEncodeError",
+    "StructEncoder",
+    "TruncatedCaptureFile",
+    "WireError",
+    "collector_dir",
+    "data_type_for",
+    "decode_header",
+    "decode_sensor_data",
+    "decode_struct",
+    "decode_timestamp",
+    "decode_varint",
+    "encode_header",
+    "encode_timestamp",
+    "encode_varint",
+    "extension_for_mime",
+    "file_extension_for",
+    "file_stem",
+    "is_binary_method",
+    "iter_records",
+    "recover_prog",
+    "stem_time_ns",
+]

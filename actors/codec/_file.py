@@ -1,0 +1,430 @@
+"""Capture files on disk: a streaming reader, an append-only writer, crash recovery.
+
+Layout (spec §2.3): a varint length, then the ``DataCaptureMetadata`` header, then
+for each reading a varint length and a ``SensorData``. A file is written as
+``<stem>.prog`` and becomes ``<stem>.capture`` only after its bytes are fsynced;
+the rename is followed by an fsync of the directory, so a finished file is
+durable and a crash leaves, at worst, a ``.prog`` with a torn last record —
+which ``recover_prog`` truncates to its last complete record and finishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, final
+
+from actors.adapters.os_fs import OsFileSystem
+from actors.codec._layout import CAPTURE_EXT, PROG_EXT, file_stem
+from actors.codec._pbwire import WireError
+from actors.codec._records import SensorRecord, decode_header, decode_sensor_data
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from types import TracebackType
+
+    from actors.ports import FileSystem, WritableFile
+    from protos.gen.viam.app.datasync import v1 as datasync
+
+# A record larger than this is taken as a corrupt length, not a huge reading.
+DEFAULT_MAX_RECORD_BYTES = 1 << 30
+# Bytes buffered in the writer before they are handed to the OS.
+DEFAULT_FLUSH_BYTES = 64 * 1024
+_NAME_ATTEMPTS = 10_000
+
+
+class CaptureFileError(Exception):
+    """A capture file that cannot be read in full; names the file and byte offset.
+
+    ``offset`` is where the problem starts: for a truncated file, the end of its
+    last complete record (everything before it is intact).
+    """
+
+    def __init__(self, path: Path | str, offset: int, reason: str) -> None:
+        super().__init__(f"{path}: offset {offset}: {reason}")
+        self.path = str(path)
+        self.offset = offset
+        self.reason = reason
+
+
+class TruncatedCaptureFile(CaptureFileError):
+    """The file ends inside its header or a record (a crash or a partial copy)."""
+
+
+class CorruptCaptureFile(CaptureFileError):
+    """Bytes that are not a capture file's framing or messages."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One framed record: its offset (of the length prefix), end offset and message bytes."""
+
+    offset: int
+    end: int
+    body: bytes
+
+
+@final
+class CaptureFileReader:
+    """Reads a capture file record by record, never loading the whole file.
+
+    The header is read on construction. Iterate ``records()`` (decoded) or
+    ``raw_records()`` (bytes only); both raise ``TruncatedCaptureFile`` or
+    ``CorruptCaptureFile`` after the last intact record, and ``good_offset`` then
+    says how far the file is intact.
+
+    Example::
+
+        with CaptureFileReader(path) as reader:
+            for offset, record in reader.records():
+                ...
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fs: FileSystem | None = None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        self.path = path
+        self._fs: FileSystem = fs if fs is not None else OsFileSystem()
+        self._max = max_record_bytes
+        self._file: BinaryIO = self._fs.open_read(path)
+        self._size = self._fs.size(path)
+        self._pos = 0
+        try:
+            header = self._next_frame(header=True)
+            if header is None:
+                raise TruncatedCaptureFile(path, 0, "empty file: no header")
+            try:
+                self.header: datasync.DataCaptureMetadata = decode_header(header.body)
+            except WireError as exc:
+                raise CorruptCaptureFile(path, 0, f"unreadable header: {exc}") from None
+        except BaseException:
+            self._file.close()
+            raise
+        self.header_end = self._pos
+        self.good_offset = self._pos
+
+    def __enter__(self) -> CaptureFileReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the file."""
+        self._file.close()
+
+    def raw_records(self) -> Iterator[RawRecord]:
+        """Yields each record's bytes in order, checking only the framing."""
+        while True:
+            frame = self._next_frame(header=False)
+            if frame is None:
+                return
+            self.good_offset = frame.end
+            yield frame
+
+    def records(self) -> Iterator[tuple[int, SensorRecord]]:
+        """Yields ``(offset, record)`` for each record, decoded."""
+        for frame in self._frames_checked():
+            yield frame.offset, self._decode(frame)
+
+    def _frames_checked(self) -> Iterator[RawRecord]:
+        while True:
+            frame = self._next_frame(header=False)
+            if frame is None:
+                return
+            yield frame
+
+    def _decode(self, frame: RawRecord) -> SensorRecord:
+        try:
+            record = decode_sensor_data(frame.body)
+        except WireError as exc:
+            raise CorruptCaptureFile(
+                self.path, frame.offset, f"record is not a SensorData: {exc}"
+            ) from None
+        self.good_offset = frame.end
+        return record
+
+    def _next_frame(self, *, header: bool) -> RawRecord | None:
+        start = self._pos
+        what = "header" if header else "record"
+        length = self._read_length(start, what)
+        if length is None:
+            return None
+        if length == 0 and not header:
+            raise CorruptCaptureFile(
+                self.path, start, "zero-length record (zero-filled or torn tail?)"
+            )
+        if length > self._max:
+            raise CorruptCaptureFile(
+                self.path, start, f"{what} length {length} exceeds the {self._max}-byte limit"
+            )
+        body_start = self._pos
+        if length > self._size - body_start:
+            self._size = self._fs.size(self.path)  # a live .prog may have grown
+        if length > self._size - body_start:
+            raise TruncatedCaptureFile(
+                self.path,
+                start,
+                f"{what} declares {length} bytes but only {max(self._size - body_start, 0)} remain",
+            )
+        body = self._file.read(length)
+        if len(body) < length:
+            raise TruncatedCaptureFile(
+                self.path, start, f"{what} declares {length} bytes, read {len(body)}"
+            )
+        self._pos = body_start + length
+        return RawRecord(start, self._pos, body)
+
+    def _read_length(self, start: int, what: str) -> int | None:
+        result = 0
+        shift = 0
+        read = self._file.read
+        for i in range(10):
+            byte = read(1)
+            if not byte:
+                if i == 0:
+                    return None
+                raise TruncatedCaptureFile(self.path, start, f"file ends inside a {what} length")
+            value = byte[0]
+            result |= (value & 0x7F) << shift
+            if value < 0x80:
+                self._pos = start + i + 1
+                return result
+            shift += 7
+        raise CorruptCaptureFile(self.path, start, f"{what} length varint longer than 10 bytes")
+
+
+def iter_records(path: Path, *, fs: FileSystem | None = None) -> Iterator[tuple[int, SensorRecord]]:
+    """Convenience: every ``(offset, record)`` of a capture file."""
+    with CaptureFileReader(path, fs=fs) as reader:
+        yield from reader.records()
+
+
+@final
+class CaptureFileWriter:
+    """Appends framed records to a new ``.prog`` file and finishes it as ``.capture``.
+
+    Records are buffered in memory up to ``flush_bytes`` and then written. A write
+    that fails (``ENOSPC``, ``EIO``) raises, and keeps every unwritten byte: the
+    file on disk stays a prefix of the intended stream, and a later ``flush()``
+    continues exactly where the failed one stopped. Not thread-safe.
+
+    Example::
+
+        writer = CaptureFileWriter.create(directory, wall_ns, encode_header(meta))
+        writer.append(RecordEncoder().tabular(t0, t1, {"readings": {"x": 1}}))
+        final_path = writer.finish()
+    """
+
+    def __init__(
+        self, fs: FileSystem, path: Path, handle: WritableFile, header: bytes, flush_bytes: int
+    ) -> None:
+        self._fs = fs
+        self.path = path
+        self._handle: WritableFile | None = handle
+        self._flush_bytes = flush_bytes
+        self._pending: list[bytes] = [header]
+        self._pending_bytes = len(header)
+        self._written = 0
+        self._dir_synced = False
+        self.records = 0
+        self.finished_path: Path | None = None
+
+    @classmethod
+    def create(
+        cls,
+        directory: Path,
+        wall_ns: int,
+        header: bytes,
+        *,
+        fs: FileSystem | None = None,
+        flush_bytes: int = DEFAULT_FLUSH_BYTES,
+    ) -> CaptureFileWriter:
+        """Creates ``<directory>/<time>.prog`` with a name no other file has or had.
+
+        If a ``.prog`` or ``.capture`` with the time-based name exists (two files in
+        one microsecond), the time is moved on by a microsecond until it is free,
+        so a file is never overwritten.
+
+        Args:
+            directory: the collector's directory (created if missing, mode 0700).
+            wall_ns: wall-clock time for the name.
+            header: the framed header (``encode_header``).
+        """
+        fs = fs if fs is not None else OsFileSystem()
+        fs.makedirs(directory)
+        ns = wall_ns - wall_ns % 1000
+        for _ in range(_NAME_ATTEMPTS):
+            stem = file_stem(ns)
+            ns += 1000
+            if fs.exists(directory / (stem + CAPTURE_EXT)):
+                continue
+            path = directory / (stem + PROG_EXT)
+            try:
+                handle = fs.create_new(path)
+            except FileExistsError:
+                continue
+            return cls(fs, path, handle, header, flush_bytes)
+        raise FileExistsError(f"{directory}: no free file name near {file_stem(wall_ns)}")
+
+    @property
+    def size(self) -> int:
+        """Bytes appended so far, header included, whether written yet or not."""
+        return self._written + self._pending_bytes
+
+    @property
+    def written(self) -> int:
+        """Bytes handed to the OS (not necessarily fsynced)."""
+        return self._written
+
+    def append(self, framed: bytes) -> None:
+        """Adds one framed record; writes the buffer once it reaches ``flush_bytes``."""
+        self._pending.append(framed)
+        self._pending_bytes += len(framed)
+        self.records += 1
+        if self._pending_bytes >= self._flush_bytes:
+            self.flush()
+
+    def append_parts(self, *parts: bytes) -> None:
+        """Adds one framed record given in pieces (e.g. a binary prefix and its payload)."""
+        for part in parts:
+            self._pending.append(part)
+            self._pending_bytes += len(part)
+        self.records += 1
+        if self._pending_bytes >= self._flush_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes buffered bytes to the file (not fsynced). Retry after an error."""
+        if not self._pending_bytes:
+            return
+        handle = self._require_open()
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(view):
+                n = handle.write(view[done:])
+                if n <= 0:
+                    raise OSError(f"{self.path}: write made no progress")
+                done += n
+        finally:
+            self._written += done
+            rest = bytes(view[done:]) if done < len(view) else b""
+            view.release()
+            self._pending = [rest] if rest else []
+            self._pending_bytes = len(rest)
+
+    def sync(self) -> None:
+        """Writes and fsyncs everything appended, so a power cut cannot lose it."""
+        self.flush()
+        self._require_open().fsync()
+        if not self._dir_synced:
+            self._fs.fsync_dir(self.path.parent)
+            self._dir_synced = True
+
+    def finish(self) -> Path:
+        """Makes the file durable and renames it to ``.capture``; returns the new path.
+
+        Idempotent, and safe to call again after it raised.
+        """
+        if self.finished_path is not None:
+            return self.finished_path
+        if self._handle is not None:
+            self.sync()
+            self._handle.close()
+            self._handle = None
+        target = self.path.with_suffix(CAPTURE_EXT)
+        if self._fs.exists(target):
+            raise FileExistsError(f"{target}: refusing to overwrite an existing capture file")
+        self._fs.rename(self.path, target)
+        self._fs.fsync_dir(target.parent)
+        self.finished_path = target
+        return target
+
+    def close_unfinished(self) -> None:
+        """Closes the file without finishing it (it stays ``.prog`` for recovery)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def _require_open(self) -> WritableFile:
+        if self._handle is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        return self._handle
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What ``recover_prog`` did with a ``.prog`` file.
+
+    ``path`` is the finished ``.capture`` (None when the file held no record and
+    was removed); ``dropped_bytes`` is the torn or corrupt tail cut off, and
+    ``reason`` says why it was cut.
+    """
+
+    path: Path | None
+    records: int
+    kept_bytes: int
+    dropped_bytes: int
+    reason: str = ""
+
+
+def recover_prog(path: Path, *, fs: FileSystem | None = None) -> Recovery:
+    """Finishes a ``.prog`` left by a crash: keep every complete record, cut the rest.
+
+    The file is truncated to the end of its last record that decodes, fsynced,
+    and renamed to ``.capture``; a file with no complete record (empty, or a torn
+    header) is removed.
+
+    Raises:
+        CorruptCaptureFile: the header is complete but unreadable; the caller
+            should move the file aside (``failed/``) rather than lose it.
+    """
+    fs = fs if fs is not None else OsFileSystem()
+    size = fs.size(path)
+    try:
+        reader = CaptureFileReader(path, fs=fs)
+    except TruncatedCaptureFile as exc:
+        fs.unlink(path)
+        fs.fsync_dir(path.parent)
+        return Recovery(None, 0, 0, size, exc.reason)
+    records = 0
+    reason = ""
+    with reader:
+        try:
+            for _ in reader.records():
+                records += 1
+        except CaptureFileError as exc:
+            reason = exc.reason
+        good = reader.good_offset
+    if records == 0:
+        fs.unlink(path)
+        fs.fsync_dir(path.parent)
+        return Recovery(None, 0, 0, size, reason or "no records")
+    if good < size:
+        fs.truncate(path, good)
+    target = _free_capture_name(fs, path)
+    fs.rename(path, target)
+    fs.fsync_dir(target.parent)
+    return Recovery(target, records, good, size - good, reason)
+
+
+def _free_capture_name(fs: FileSystem, prog: Path) -> Path:
+    target = prog.with_suffix(CAPTURE_EXT)
+    n = 1
+    while fs.exists(target):
+        target = prog.with_name(f"{prog.stem}-{n}{CAPTURE_EXT}")
+        n += 1
+    return target

@@ -1,0 +1,219 @@
+"""Capture-file messages: the ``SensorData`` record and the ``DataCaptureMetadata`` header.
+
+Records are encoded by hand (the hot path) and decoded by hand (the cloud's
+ingest path); the header is written once per file, so it uses the generated
+betterproto2 class. Timestamps are integers of nanoseconds since the epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import final
+
+from actors.codec._pbwire import (
+    WIRE_LEN,
+    WIRE_VARINT,
+    WireError,
+    as_int64,
+    decode_varint,
+    encode_int64,
+    encode_varint,
+    read_len_delimited,
+    skip_field,
+)
+from actors.codec._struct import JsonObject, JsonValue, StructEncoder, decode_struct
+from protos.gen.viam.app.datasync import v1 as datasync
+
+_NS = 1_000_000_000
+
+
+def encode_timestamp(ns: int) -> bytes:
+    """Serializes a ``google.protobuf.Timestamp`` body for ``ns`` since the epoch."""
+    seconds, nanos = divmod(ns, _NS)
+    out = b""
+    if seconds:
+        out = b"\x08" + encode_int64(seconds)
+    if nanos:
+        out += b"\x10" + encode_varint(nanos)
+    return out
+
+
+def decode_timestamp(buf: bytes | memoryview, pos: int, end: int) -> int:
+    """Parses a Timestamp body into nanoseconds since the epoch."""
+    seconds = 0
+    nanos = 0
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        if tag == 0x08:
+            raw, pos = decode_varint(buf, pos, end)
+            seconds = as_int64(raw)
+        elif tag == 0x10:
+            raw, pos = decode_varint(buf, pos, end)
+            nanos = as_int64(raw)
+        else:
+            pos = skip_field(buf, pos, tag & 7, end)
+    if not 0 <= nanos < _NS:
+        raise WireError(f"Timestamp nanos {nanos} out of range", pos)
+    return seconds * _NS + nanos
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SensorRecord:
+    """A decoded ``SensorData``: one reading with its timestamps.
+
+    Exactly one of ``struct`` (tabular) and ``binary`` is set, except for a record
+    that carries neither, which Viam's format allows and Ferry never writes.
+    ``annotations`` is the serialized ``viam.app.data.v1.Annotations``, kept as
+    bytes because only the cloud needs to look inside.
+    """
+
+    time_requested_ns: int
+    time_received_ns: int
+    struct: dict[str, JsonValue] | None = None
+    binary: bytes | None = None
+    annotations: bytes = b""
+    mime_type: int = 0
+    unknown_fields: bool = field(default=False, compare=False)
+
+
+@final
+class RecordEncoder:
+    """Turns readings into length-delimited ``SensorData`` bytes, ready to append.
+
+    Example::
+
+        enc = RecordEncoder()
+        framed = enc.tabular(t0_ns, t1_ns, {"readings": {"temp_c": 21.5}})
+    """
+
+    def __init__(self) -> None:
+        self._struct = StructEncoder()
+        self._seconds = -1
+        self._seconds_field = b""
+
+    def _timestamp(self, ns: int) -> bytes:
+        # Readings within one second share their seconds field: encode it once.
+        seconds, nanos = divmod(ns, _NS)
+        if seconds != self._seconds:
+            self._seconds = seconds
+            self._seconds_field = b"\x08" + encode_int64(seconds) if seconds else b""
+        if nanos:
+            return self._seconds_field + b"\x10" + encode_varint(nanos)
+        return self._seconds_field
+
+    def _metadata(self, requested_ns: int, received_ns: int, annotations: bytes) -> bytes:
+        req = self._timestamp(requested_ns)
+        rec = self._timestamp(received_ns)
+        out = b"\x0a" + encode_varint(len(req)) + req + b"\x12" + encode_varint(len(rec)) + rec
+        if annotations:
+            out += b"\x22" + encode_varint(len(annotations)) + annotations
+        return out
+
+    def tabular(
+        self,
+        time_requested_ns: int,
+        time_received_ns: int,
+        data: JsonObject,
+        annotations: bytes = b"",
+    ) -> bytes:
+        """One framed tabular record (varint length + SensorData with ``struct``)."""
+        meta = self._metadata(time_requested_ns, time_received_ns, annotations)
+        body = self._struct.encode(data)
+        record = (
+            b"\x0a" + encode_varint(len(meta)) + meta + b"\x12" + encode_varint(len(body)) + body
+        )
+        return encode_varint(len(record)) + record
+
+    def binary_prefix(
+        self,
+        time_requested_ns: int,
+        time_received_ns: int,
+        payload_len: int,
+        annotations: bytes = b"",
+    ) -> bytes:
+        """Everything of a framed binary record that precedes its payload.
+
+        Writing ``prefix`` then the payload gives the framed record, without
+        copying a large payload into a new buffer.
+        """
+        meta = self._metadata(time_requested_ns, time_received_ns, annotations)
+        head = b"\x0a" + encode_varint(len(meta)) + meta + b"\x1a" + encode_varint(payload_len)
+        return encode_varint(len(head) + payload_len) + head
+
+
+def decode_sensor_data(buf: bytes | memoryview) -> SensorRecord:
+    """Parses one ``SensorData`` message (without its length prefix).
+
+    Raises:
+        WireError: the bytes are not a valid SensorData.
+    """
+    end = len(buf)
+    pos = 0
+    times = (0, 0)
+    annotations = b""
+    mime = 0
+    struct: dict[str, JsonValue] | None = None
+    binary: bytes | None = None
+    unknown = False
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        if tag == 0x0A:
+            s, pos = read_len_delimited(buf, pos, end)
+            times, annotations, mime = _decode_metadata(buf, s, pos)
+        elif tag == 0x12:
+            s, pos = read_len_delimited(buf, pos, end)
+            struct, binary = decode_struct(buf, s, pos), None
+        elif tag == 0x1A:
+            s, pos = read_len_delimited(buf, pos, end)
+            binary, struct = bytes(buf[s:pos]), None
+        elif (tag >> 3) in (1, 2, 3):
+            raise WireError(f"SensorData field {tag >> 3} has wire type {tag & 7}", pos)
+        else:
+            unknown = True
+            pos = skip_field(buf, pos, tag & 7, end)
+    return SensorRecord(times[0], times[1], struct, binary, annotations, mime, unknown)
+
+
+def _decode_metadata(
+    buf: bytes | memoryview, pos: int, end: int
+) -> tuple[tuple[int, int], bytes, int]:
+    requested = received = 0
+    annotations = b""
+    mime = 0
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        field_no, wire = tag >> 3, tag & 7
+        if field_no in (1, 2, 4) and wire == WIRE_LEN:
+            s, pos = read_len_delimited(buf, pos, end)
+            if field_no == 1:
+                requested = decode_timestamp(buf, s, pos)
+            elif field_no == 2:
+                received = decode_timestamp(buf, s, pos)
+            else:
+                annotations = bytes(buf[s:pos])
+        elif field_no == 3 and wire == WIRE_VARINT:
+            mime, pos = decode_varint(buf, pos, end)
+        elif field_no in (1, 2, 3, 4):
+            raise WireError(f"SensorMetadata field {field_no} has wire type {wire}", pos)
+        else:
+            pos = skip_field(buf, pos, wire, end)
+    return (requested, received), annotations, mime
+
+
+def encode_header(message: datasync.DataCaptureMetadata) -> bytes:
+    """Serializes a header, framed (varint length first) as it goes on disk."""
+    body = bytes(message)
+    return encode_varint(len(body)) + body
+
+
+def decode_header(body: bytes) -> datasync.DataCaptureMetadata:
+    """Parses header bytes (without the length prefix).
+
+    Raises:
+        WireError: the bytes are not a valid DataCaptureMetadata.
+    """
+    try:
+        return datasync.DataCaptureMetadata.parse(body)
+    except Exception as exc:  # betterproto2 raises assorted errors on bad input
+        raise WireError(f"header is not a DataCaptureMetadata: {exc}", 0) from None

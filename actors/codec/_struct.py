@@ -1,0 +1,256 @@
+"""``google.protobuf.Struct`` to and from JSON-like Python values, fast.
+
+Struct is what every tabular reading is stored as, so this is the capture hot
+path. Numbers become doubles (Struct has no integer type: integers beyond 2**53
+lose precision, as in Viam); tuples encode as lists; ``None`` is ``null_value``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import struct as _binary
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias, final
+
+from actors.codec._pbwire import (
+    WIRE_FIXED64,
+    WIRE_LEN,
+    WIRE_VARINT,
+    WireError,
+    decode_varint,
+    encode_varint,
+    read_len_delimited,
+    skip_field,
+)
+
+JsonValue: TypeAlias = (
+    bool | int | float | str | Sequence["JsonValue"] | Mapping[str, "JsonValue"] | None
+)
+JsonObject: TypeAlias = Mapping[str, JsonValue]
+
+_pack_double = _binary.Struct("<d").pack
+_unpack_double = _binary.Struct("<d").unpack_from
+
+_NULL = b"\x08\x00"  # Value.null_value = NULL_VALUE
+_TRUE = b"\x20\x01"  # Value.bool_value = true
+_FALSE = b"\x20\x00"
+_KEY_CACHE_LIMIT = 4096
+_varint = encode_varint
+
+
+class StructEncodeError(TypeError):
+    """A value that a Struct cannot hold; the message names its path in the reading."""
+
+
+@final
+class StructEncoder:
+    """Encodes JSON-like mappings as Struct message bytes.
+
+    Keeps a bounded cache of encoded map keys, since a collector repeats the same
+    keys on every reading. One encoder per writer; not shared between threads.
+
+    Example::
+
+        enc = StructEncoder()
+        body = enc.encode({"readings": {"temp_c": 21.5}})
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, bytes] = {}
+
+    def encode(self, obj: JsonObject) -> bytes:
+        """Returns the serialized Struct for ``obj``.
+
+        Raises:
+            StructEncodeError: a key is not a string or a value is not JSON-like.
+        """
+        try:
+            return self._struct(obj)
+        except (TypeError, AttributeError, OverflowError, UnicodeEncodeError):
+            raise StructEncodeError(_explain(obj)) from None
+
+    def _key(self, key: str) -> bytes:
+        if key.__class__ is not str:
+            raise TypeError
+        raw = key.encode()
+        encoded = b"\x0a" + _varint(len(raw)) + raw
+        if len(self._keys) < _KEY_CACHE_LIMIT:
+            self._keys[key] = encoded
+        return encoded
+
+    def _struct(self, obj: JsonObject) -> bytes:
+        parts: list[bytes] = []
+        append = parts.append
+        keys = self._keys
+        for key, value in obj.items():
+            key_bytes = keys.get(key) or self._key(key)
+            cls = value.__class__
+            if cls is float or cls is int:
+                # The common case, inlined: entry = key, then Value{number_value}: 11 bytes.
+                append(b"\x0a" + _varint(len(key_bytes) + 11) + key_bytes + b"\x12\x09\x11")
+                append(_pack_double(value))
+                continue
+            value_bytes = self._value(value)
+            entry = key_bytes + b"\x12" + _varint(len(value_bytes)) + value_bytes
+            append(b"\x0a" + _varint(len(entry)))
+            append(entry)
+        return b"".join(parts)
+
+    def _value(self, value: JsonValue) -> bytes:
+        cls = value.__class__
+        if cls is float or cls is int:
+            return b"\x11" + _pack_double(value)
+        if cls is str:
+            raw = value.encode()  # type: ignore[union-attr] # cls is str
+            return b"\x1a" + _varint(len(raw)) + raw
+        if cls is bool:
+            return _TRUE if value else _FALSE
+        if value is None:
+            return _NULL
+        if isinstance(value, Mapping):
+            body = self._struct(value)
+            return b"\x2a" + _varint(len(body)) + body
+        if isinstance(value, (list, tuple)):
+            body = self._list(value)
+            return b"\x32" + _varint(len(body)) + body
+        if isinstance(value, numbers.Real):  # int/float subclasses, numpy scalars
+            return b"\x11" + _pack_double(float(value))
+        if isinstance(value, str):
+            raw = str(value).encode()
+            return b"\x1a" + _varint(len(raw)) + raw
+        raise TypeError
+
+    def _list(self, items: Sequence[JsonValue]) -> bytes:
+        parts: list[bytes] = []
+        for item in items:
+            value_bytes = self._value(item)
+            parts.append(b"\x0a" + _varint(len(value_bytes)) + value_bytes)
+        return b"".join(parts)
+
+
+def _explain(obj: JsonValue, path: str = "$") -> str:
+    """Finds the first value under ``obj`` that a Struct cannot hold (slow path)."""
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                return f"{path}: map key {key!r} is {type(key).__name__}, not str"
+            found = _explain(value, f"{path}.{key}")
+            if found:
+                return found
+        return "" if path != "$" else "value cannot be encoded as a Struct"
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            found = _explain(item, f"{path}[{i}]")
+            if found:
+                return found
+        return ""
+    if obj is None or isinstance(obj, (bool, str)):
+        if isinstance(obj, str):
+            try:
+                obj.encode()
+            except UnicodeEncodeError:
+                return f"{path}: string is not valid Unicode (lone surrogate)"
+        return ""
+    if isinstance(obj, numbers.Real):
+        try:
+            float(obj)
+        except OverflowError:
+            return f"{path}: integer {obj} is too large for a double"
+        return ""
+    return (
+        f"{path}: {type(obj).__name__} is not JSON-like (use dict, list, str, number, bool, None)"
+    )
+
+
+def decode_struct(
+    buf: bytes | memoryview, start: int = 0, end: int | None = None
+) -> dict[str, JsonValue]:
+    """Decodes Struct bytes ``buf[start:end]`` into a dict.
+
+    Unknown fields are skipped; a map entry without a value decodes as ``None``.
+
+    Raises:
+        WireError: the bytes are not a valid Struct.
+    """
+    stop = len(buf) if end is None else end
+    out: dict[str, JsonValue] = {}
+    pos = start
+    while pos < stop:
+        tag, pos = decode_varint(buf, pos, stop)
+        if tag == 0x0A:  # fields: map entry
+            entry_start, entry_end = read_len_delimited(buf, pos, stop)
+            key, value = _decode_entry(buf, entry_start, entry_end)
+            out[key] = value
+            pos = entry_end
+        else:
+            pos = skip_field(buf, pos, tag & 7, stop)
+    return out
+
+
+def _decode_entry(buf: bytes | memoryview, pos: int, end: int) -> tuple[str, JsonValue]:
+    key = ""
+    value: JsonValue = None
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        if tag == 0x0A:
+            s, e = read_len_delimited(buf, pos, end)
+            key = _utf8(buf, s, e)
+            pos = e
+        elif tag == 0x12:
+            s, e = read_len_delimited(buf, pos, end)
+            value = _decode_value(buf, s, e)
+            pos = e
+        else:
+            pos = skip_field(buf, pos, tag & 7, end)
+    return key, value
+
+
+def _decode_value(buf: bytes | memoryview, pos: int, end: int) -> JsonValue:
+    value: JsonValue = None
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        field, wire = tag >> 3, tag & 7
+        if field == 2 and wire == WIRE_FIXED64:
+            if pos + 8 > end:
+                raise WireError("truncated number_value", pos)
+            value = _unpack_double(buf, pos)[0]
+            pos += 8
+        elif field == 3 and wire == WIRE_LEN:
+            s, pos = read_len_delimited(buf, pos, end)
+            value = _utf8(buf, s, pos)
+        elif field == 4 and wire == WIRE_VARINT:
+            raw, pos = decode_varint(buf, pos, end)
+            value = raw != 0
+        elif field == 1 and wire == WIRE_VARINT:
+            pos = decode_varint(buf, pos, end)[1]
+            value = None
+        elif field == 5 and wire == WIRE_LEN:
+            s, pos = read_len_delimited(buf, pos, end)
+            value = decode_struct(buf, s, pos)
+        elif field == 6 and wire == WIRE_LEN:
+            s, pos = read_len_delimited(buf, pos, end)
+            value = _decode_list(buf, s, pos)
+        elif field in (1, 2, 3, 4, 5, 6):
+            raise WireError(f"Value field {field} has wire type {wire}", pos)
+        else:
+            pos = skip_field(buf, pos, wire, end)
+    return value
+
+
+def _decode_list(buf: bytes | memoryview, pos: int, end: int) -> list[JsonValue]:
+    items: list[JsonValue] = []
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        if tag == 0x0A:
+            s, pos = read_len_delimited(buf, pos, end)
+            items.append(_decode_value(buf, s, pos))
+        else:
+            pos = skip_field(buf, pos, tag & 7, end)
+    return items
+
+
+def _utf8(buf: bytes | memoryview, start: int, end: int) -> str:
+    try:
+        return str(buf[start:end], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"string is not valid UTF-8: {exc.reason}", start) from None

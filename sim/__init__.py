@@ -1,0 +1,1 @@
+"""The deterministic simulator, `ferry sim`: real actors under simulated time, network, disk."""
