@@ -34,7 +34,11 @@ def generate(out: Path) -> None:
     """Run protoc with the betterproto2 plugin into ``out`` (replaced whole)."""
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as work, tempfile.TemporaryDirectory() as tmp:
+        # The plugin formats its output with `ruff format -`, which reads the
+        # config of its working directory: pin it so output never depends on where
+        # the script runs.
+        Path(work, "ruff.toml").write_text('line-length = 100\ntarget-version = "py311"\n')
         cmd = [
             sys.executable,
             "-m",
@@ -42,9 +46,9 @@ def generate(out: Path) -> None:
             f"-I{SRC}",
             f"--python_betterproto2_out={tmp}",
             f"--python_betterproto2_opt={OPTIONS}",
-            *proto_files(),
+            *(str(SRC / name) for name in proto_files()),
         ]
-        subprocess.run(cmd, check=True, env=env, cwd=SRC, capture_output=True)
+        subprocess.run(cmd, check=True, env=env, cwd=work, capture_output=True)
         for path in Path(tmp).rglob("*.py"):
             path.write_text(BANNER + path.read_text())
         if out.exists():

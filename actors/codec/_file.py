@@ -92,9 +92,9 @@ class CaptureFileReader:
         self._fs: FileSystem = fs if fs is not None else OsFileSystem()
         self._max = max_record_bytes
         self._file: BinaryIO = self._fs.open_read(path)
-        self._size = self._fs.size(path)
         self._pos = 0
         try:
+            self._size = self._fs.size(path)
             header = self._next_frame(header=True)
             if header is None:
                 raise TruncatedCaptureFile(path, 0, "empty file: no header")

@@ -89,7 +89,10 @@ class RecordEncoder:
 
     def __init__(self) -> None:
         self._struct = StructEncoder()
-        self._seconds = -1
+        # The cache starts at second 0, whose field is empty (proto3 omits zeros). A
+        # sentinel such as -1 would be a real second (1969-12-31T23:59:59Z) and
+        # would encode it without its seconds field.
+        self._seconds = 0
         self._seconds_field = b""
 
     def _timestamp(self, ns: int) -> bytes:
@@ -207,12 +210,49 @@ def encode_header(message: datasync.DataCaptureMetadata) -> bytes:
     return encode_varint(len(body)) + body
 
 
+# DataCaptureMetadata's fields and the wire type each must have (spec §3.1).
+_HEADER_STRINGS = frozenset({1, 2, 4, 7, 8, 10})
+_HEADER_VARINTS = frozenset({5})
+_HEADER_MESSAGES = frozenset({6})
+
+
+def _check_header_wire(body: bytes) -> None:
+    """Walks the header's fields strictly: betterproto2 accepts malformed bytes.
+
+    Raises:
+        WireError: a length runs past the end, a known field has the wrong wire
+            type, a string is not UTF-8, or the wire type is unsupported.
+    """
+    end = len(body)
+    pos = 0
+    while pos < end:
+        tag, field_pos = decode_varint(body, pos, end)
+        field_no, wire = tag >> 3, tag & 7
+        if field_no == 0:
+            raise WireError("field number 0", pos)
+        if field_no in _HEADER_STRINGS or field_no in _HEADER_MESSAGES:
+            if wire != WIRE_LEN:
+                raise WireError(f"header field {field_no} has wire type {wire}", pos)
+            start, stop = read_len_delimited(body, field_pos, end)
+            if field_no in _HEADER_STRINGS:
+                try:
+                    body[start:stop].decode()
+                except UnicodeDecodeError:
+                    raise WireError(f"header field {field_no} is not UTF-8", start) from None
+            pos = stop
+        elif field_no in _HEADER_VARINTS and wire != WIRE_VARINT:
+            raise WireError(f"header field {field_no} has wire type {wire}", pos)
+        else:
+            pos = skip_field(body, field_pos, wire, end)
+
+
 def decode_header(body: bytes) -> datasync.DataCaptureMetadata:
-    """Parses header bytes (without the length prefix).
+    """Parses header bytes (without the length prefix), strictly.
 
     Raises:
         WireError: the bytes are not a valid DataCaptureMetadata.
     """
+    _check_header_wire(body)
     try:
         return datasync.DataCaptureMetadata.parse(body)
     except Exception as exc:  # betterproto2 raises assorted errors on bad input

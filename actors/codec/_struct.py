@@ -69,6 +69,17 @@ class StructEncoder:
         except (TypeError, AttributeError, OverflowError, UnicodeEncodeError):
             raise StructEncodeError(_explain(obj)) from None
 
+    def encode_value(self, value: JsonValue) -> bytes:
+        """Returns the serialized ``google.protobuf.Value`` for one JSON-like value.
+
+        Raises:
+            StructEncodeError: the value is not JSON-like.
+        """
+        try:
+            return self._value(value)
+        except (TypeError, AttributeError, OverflowError, UnicodeEncodeError):
+            raise StructEncodeError(_explain({"value": value})) from None
+
     def _key(self, key: str) -> bytes:
         if key.__class__ is not str:
             raise TypeError

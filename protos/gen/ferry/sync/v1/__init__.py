@@ -134,25 +134,19 @@ class FinishUploadRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "ferry.sync.v1", "FinishUploadRequest", FinishUploadRequest
-)
+default_message_pool.register_message("ferry.sync.v1", "FinishUploadRequest", FinishUploadRequest)
 
 
 @dataclass(eq=False, repr=False)
 class FinishUploadResponse(betterproto2.Message):
     file_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    binary_data_ids: "list[str]" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, repeated=True
-    )
+    binary_data_ids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
 
     records: "int" = betterproto2.field(3, betterproto2.TYPE_UINT64)
 
 
-default_message_pool.register_message(
-    "ferry.sync.v1", "FinishUploadResponse", FinishUploadResponse
-)
+default_message_pool.register_message("ferry.sync.v1", "FinishUploadResponse", FinishUploadResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -165,17 +159,15 @@ class OpenUploadRequest(betterproto2.Message):
         2, betterproto2.TYPE_ENUM, default_factory=lambda: UploadKind(0)
     )
 
-    upload_metadata: "___viam__app__datasync__v1__.UploadMetadata | None" = (
-        betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    upload_metadata: "___viam__app__datasync__v1__.UploadMetadata | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, optional=True
     )
     """
     For arbitrary files: file name, tags, dataset ids, times.
     """
 
 
-default_message_pool.register_message(
-    "ferry.sync.v1", "OpenUploadRequest", OpenUploadRequest
-)
+default_message_pool.register_message("ferry.sync.v1", "OpenUploadRequest", OpenUploadRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -193,9 +185,7 @@ class OpenUploadResponse(betterproto2.Message):
     Largest chunk the server accepts, in bytes.
     """
 
-    binary_data_ids: "list[str]" = betterproto2.field(
-        5, betterproto2.TYPE_STRING, repeated=True
-    )
+    binary_data_ids: "list[str]" = betterproto2.field(5, betterproto2.TYPE_STRING, repeated=True)
     """
     Set when state is FINISHED: the ids materialized by the first finish.
     """
@@ -203,9 +193,7 @@ class OpenUploadResponse(betterproto2.Message):
     file_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "ferry.sync.v1", "OpenUploadResponse", OpenUploadResponse
-)
+default_message_pool.register_message("ferry.sync.v1", "OpenUploadResponse", OpenUploadResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -225,9 +213,7 @@ class WriteChunkRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "ferry.sync.v1", "WriteChunkRequest", WriteChunkRequest
-)
+default_message_pool.register_message("ferry.sync.v1", "WriteChunkRequest", WriteChunkRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -240,9 +226,7 @@ class WriteChunkResponse(betterproto2.Message):
     accepted: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
 
 
-default_message_pool.register_message(
-    "ferry.sync.v1", "WriteChunkResponse", WriteChunkResponse
-)
+default_message_pool.register_message("ferry.sync.v1", "WriteChunkResponse", WriteChunkResponse)
 
 
 class ResumableUploadServiceStub(betterproto2_grpclib.ServiceStub):
@@ -338,9 +322,7 @@ class ResumableUploadServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
-    async def finish_upload(
-        self, message: "FinishUploadRequest"
-    ) -> "FinishUploadResponse":
+    async def finish_upload(self, message: "FinishUploadRequest") -> "FinishUploadResponse":
         """
         Verifies the whole file and materializes it exactly once; idempotent.
         """

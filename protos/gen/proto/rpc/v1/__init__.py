@@ -42,9 +42,7 @@ class AuthenticateRequest(betterproto2.Message):
     )
 
 
-default_message_pool.register_message(
-    "proto.rpc.v1", "AuthenticateRequest", AuthenticateRequest
-)
+default_message_pool.register_message("proto.rpc.v1", "AuthenticateRequest", AuthenticateRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -55,9 +53,7 @@ class AuthenticateResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "proto.rpc.v1", "AuthenticateResponse", AuthenticateResponse
-)
+default_message_pool.register_message("proto.rpc.v1", "AuthenticateResponse", AuthenticateResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -94,9 +90,7 @@ class AuthServiceStub(betterproto2_grpclib.ServiceStub):
 
 
 class AuthServiceBase(betterproto2_grpclib.ServiceBase):
-    async def authenticate(
-        self, message: "AuthenticateRequest"
-    ) -> "AuthenticateResponse":
+    async def authenticate(self, message: "AuthenticateRequest") -> "AuthenticateResponse":
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 

@@ -30,9 +30,7 @@ class DoCommandRequest(betterproto2.Message):
     )
 
 
-default_message_pool.register_message(
-    "viam.common.v1", "DoCommandRequest", DoCommandRequest
-)
+default_message_pool.register_message("viam.common.v1", "DoCommandRequest", DoCommandRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -42,9 +40,7 @@ class DoCommandResponse(betterproto2.Message):
     )
 
 
-default_message_pool.register_message(
-    "viam.common.v1", "DoCommandResponse", DoCommandResponse
-)
+default_message_pool.register_message("viam.common.v1", "DoCommandResponse", DoCommandResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -52,9 +48,7 @@ class GetStatusRequest(betterproto2.Message):
     name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "viam.common.v1", "GetStatusRequest", GetStatusRequest
-)
+default_message_pool.register_message("viam.common.v1", "GetStatusRequest", GetStatusRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -64,9 +58,7 @@ class GetStatusResponse(betterproto2.Message):
     )
 
 
-default_message_pool.register_message(
-    "viam.common.v1", "GetStatusResponse", GetStatusResponse
-)
+default_message_pool.register_message("viam.common.v1", "GetStatusResponse", GetStatusResponse)
 
 
 from ....google import protobuf as ___google__protobuf__

@@ -151,9 +151,7 @@ class TagsFilterType(betterproto2.Enum):
 
 @dataclass(eq=False, repr=False)
 class Annotations(betterproto2.Message):
-    bboxes: "list[BoundingBox]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    bboxes: "list[BoundingBox]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     classifications: "list[Classification]" = betterproto2.field(
         2, betterproto2.TYPE_MESSAGE, repeated=True
@@ -195,9 +193,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class BinaryDataByFilterResponse(betterproto2.Message):
-    data: "list[BinaryData]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    data: "list[BinaryData]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     count: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
 
@@ -215,20 +211,14 @@ default_message_pool.register_message(
 class BinaryDataByIDsRequest(betterproto2.Message):
     include_binary: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
 
-    binary_ids: "list[BinaryId]" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    binary_ids: "list[BinaryId]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    binary_data_ids: "list[str]" = betterproto2.field(
-        4, betterproto2.TYPE_STRING, repeated=True
-    )
+    binary_data_ids: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.is_set("binary_ids"):
-            warnings.warn(
-                "BinaryDataByIDsRequest.binary_ids is deprecated", DeprecationWarning
-            )
+            warnings.warn("BinaryDataByIDsRequest.binary_ids is deprecated", DeprecationWarning)
 
 
 default_message_pool.register_message(
@@ -238,9 +228,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class BinaryDataByIDsResponse(betterproto2.Message):
-    data: "list[BinaryData]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    data: "list[BinaryData]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     count: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
 
@@ -271,17 +259,11 @@ class BinaryMetadata(betterproto2.Message):
     )
 
     time_requested: "datetime.datetime | None" = betterproto2.field(
-        3,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     time_received: "datetime.datetime | None" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     file_name: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
@@ -294,9 +276,7 @@ class BinaryMetadata(betterproto2.Message):
         8, betterproto2.TYPE_MESSAGE, optional=True
     )
 
-    dataset_ids: "list[str]" = betterproto2.field(
-        9, betterproto2.TYPE_STRING, repeated=True
-    )
+    dataset_ids: "list[str]" = betterproto2.field(9, betterproto2.TYPE_STRING, repeated=True)
 
     binary_data_id: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
 
@@ -308,9 +288,7 @@ class BinaryMetadata(betterproto2.Message):
             warnings.warn("BinaryMetadata.id is deprecated", DeprecationWarning)
 
 
-default_message_pool.register_message(
-    "viam.app.data.v1", "BinaryMetadata", BinaryMetadata
-)
+default_message_pool.register_message("viam.app.data.v1", "BinaryMetadata", BinaryMetadata)
 
 
 @dataclass(eq=False, repr=False)
@@ -327,9 +305,7 @@ class BoundingBox(betterproto2.Message):
 
     y_max_normalized: "float" = betterproto2.field(6, betterproto2.TYPE_DOUBLE)
 
-    confidence: "float | None" = betterproto2.field(
-        7, betterproto2.TYPE_DOUBLE, optional=True
-    )
+    confidence: "float | None" = betterproto2.field(7, betterproto2.TYPE_DOUBLE, optional=True)
 
 
 default_message_pool.register_message("viam.app.data.v1", "BoundingBox", BoundingBox)
@@ -338,23 +314,15 @@ default_message_pool.register_message("viam.app.data.v1", "BoundingBox", Boundin
 @dataclass(eq=False, repr=False)
 class CaptureInterval(betterproto2.Message):
     start: "datetime.datetime | None" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     end: "datetime.datetime | None" = betterproto2.field(
-        2,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
 
-default_message_pool.register_message(
-    "viam.app.data.v1", "CaptureInterval", CaptureInterval
-)
+default_message_pool.register_message("viam.app.data.v1", "CaptureInterval", CaptureInterval)
 
 
 @dataclass(eq=False, repr=False)
@@ -380,9 +348,7 @@ class CaptureMetadata(betterproto2.Message):
     method_parameters: "dict[str, ____google__protobuf__.Any]" = betterproto2.field(
         11,
         betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(
-            betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE
-        ),
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
     )
 
     tags: "list[str]" = betterproto2.field(12, betterproto2.TYPE_STRING, repeated=True)
@@ -390,32 +356,24 @@ class CaptureMetadata(betterproto2.Message):
     mime_type: "str" = betterproto2.field(13, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "viam.app.data.v1", "CaptureMetadata", CaptureMetadata
-)
+default_message_pool.register_message("viam.app.data.v1", "CaptureMetadata", CaptureMetadata)
 
 
 @dataclass(eq=False, repr=False)
 class Classification(betterproto2.Message):
     label: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    confidence: "float | None" = betterproto2.field(
-        2, betterproto2.TYPE_DOUBLE, optional=True
-    )
+    confidence: "float | None" = betterproto2.field(2, betterproto2.TYPE_DOUBLE, optional=True)
 
     id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "viam.app.data.v1", "Classification", Classification
-)
+default_message_pool.register_message("viam.app.data.v1", "Classification", Classification)
 
 
 @dataclass(eq=False, repr=False)
 class DataRequest(betterproto2.Message):
-    filter: "Filter | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    filter: "Filter | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     limit: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
 
@@ -434,17 +392,13 @@ default_message_pool.register_message("viam.app.data.v1", "DataRequest", DataReq
 
 @dataclass(eq=False, repr=False)
 class DeleteBinaryDataByFilterRequest(betterproto2.Message):
-    filter: "Filter | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    filter: "Filter | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     include_internal_data: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
 
 
 default_message_pool.register_message(
-    "viam.app.data.v1",
-    "DeleteBinaryDataByFilterRequest",
-    DeleteBinaryDataByFilterRequest,
+    "viam.app.data.v1", "DeleteBinaryDataByFilterRequest", DeleteBinaryDataByFilterRequest
 )
 
 
@@ -454,28 +408,21 @@ class DeleteBinaryDataByFilterResponse(betterproto2.Message):
 
 
 default_message_pool.register_message(
-    "viam.app.data.v1",
-    "DeleteBinaryDataByFilterResponse",
-    DeleteBinaryDataByFilterResponse,
+    "viam.app.data.v1", "DeleteBinaryDataByFilterResponse", DeleteBinaryDataByFilterResponse
 )
 
 
 @dataclass(eq=False, repr=False)
 class DeleteBinaryDataByIDsRequest(betterproto2.Message):
-    binary_ids: "list[BinaryId]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    binary_ids: "list[BinaryId]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    binary_data_ids: "list[str]" = betterproto2.field(
-        3, betterproto2.TYPE_STRING, repeated=True
-    )
+    binary_data_ids: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.is_set("binary_ids"):
             warnings.warn(
-                "DeleteBinaryDataByIDsRequest.binary_ids is deprecated",
-                DeprecationWarning,
+                "DeleteBinaryDataByIDsRequest.binary_ids is deprecated", DeprecationWarning
             )
 
 
@@ -525,9 +472,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class DeleteTabularFilter(betterproto2.Message):
-    location_ids: "list[str]" = betterproto2.field(
-        1, betterproto2.TYPE_STRING, repeated=True
-    )
+    location_ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
 
     robot_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
@@ -588,10 +533,7 @@ class ExportTabularDataResponse(betterproto2.Message):
     method_name: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
     time_captured: "datetime.datetime | None" = betterproto2.field(
-        5,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     organization_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
@@ -640,17 +582,11 @@ class Filter(betterproto2.Message):
 
     part_id: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
 
-    location_ids: "list[str]" = betterproto2.field(
-        10, betterproto2.TYPE_STRING, repeated=True
-    )
+    location_ids: "list[str]" = betterproto2.field(10, betterproto2.TYPE_STRING, repeated=True)
 
-    organization_ids: "list[str]" = betterproto2.field(
-        11, betterproto2.TYPE_STRING, repeated=True
-    )
+    organization_ids: "list[str]" = betterproto2.field(11, betterproto2.TYPE_STRING, repeated=True)
 
-    mime_type: "list[str]" = betterproto2.field(
-        12, betterproto2.TYPE_STRING, repeated=True
-    )
+    mime_type: "list[str]" = betterproto2.field(12, betterproto2.TYPE_STRING, repeated=True)
 
     interval: "CaptureInterval | None" = betterproto2.field(
         13, betterproto2.TYPE_MESSAGE, optional=True
@@ -660,9 +596,7 @@ class Filter(betterproto2.Message):
         14, betterproto2.TYPE_MESSAGE, optional=True
     )
 
-    bbox_labels: "list[str]" = betterproto2.field(
-        15, betterproto2.TYPE_STRING, repeated=True
-    )
+    bbox_labels: "list[str]" = betterproto2.field(15, betterproto2.TYPE_STRING, repeated=True)
 
     dataset_id: "str" = betterproto2.field(16, betterproto2.TYPE_STRING)
 
@@ -693,17 +627,11 @@ default_message_pool.register_message(
 @dataclass(eq=False, repr=False)
 class GetLatestTabularDataResponse(betterproto2.Message):
     time_captured: "datetime.datetime | None" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     time_synced: "datetime.datetime | None" = betterproto2.field(
-        2,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     payload: "____google__protobuf__.Struct | None" = betterproto2.field(
@@ -725,17 +653,11 @@ class TabularData(betterproto2.Message):
     metadata_index: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
 
     time_requested: "datetime.datetime | None" = betterproto2.field(
-        3,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     time_received: "datetime.datetime | None" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
 
@@ -764,9 +686,7 @@ class TabularDataByFilterResponse(betterproto2.Message):
         1, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
-    data: "list[TabularData]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    data: "list[TabularData]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
 
     count: "int" = betterproto2.field(3, betterproto2.TYPE_UINT64)
 
@@ -784,31 +704,24 @@ default_message_pool.register_message(
 class TabularDataByMqlRequest(betterproto2.Message):
     organization_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    mql_binary: "list[bytes]" = betterproto2.field(
-        3, betterproto2.TYPE_BYTES, repeated=True
-    )
+    mql_binary: "list[bytes]" = betterproto2.field(3, betterproto2.TYPE_BYTES, repeated=True)
     """
     BSON pipeline stages.
     """
 
-    use_recent_data: "bool | None" = betterproto2.field(
-        4, betterproto2.TYPE_BOOL, optional=True
-    )
+    use_recent_data: "bool | None" = betterproto2.field(4, betterproto2.TYPE_BOOL, optional=True)
 
     data_source: "TabularDataSource | None" = betterproto2.field(
         6, betterproto2.TYPE_MESSAGE, optional=True
     )
 
-    query_prefix_name: "str | None" = betterproto2.field(
-        7, betterproto2.TYPE_STRING, optional=True
-    )
+    query_prefix_name: "str | None" = betterproto2.field(7, betterproto2.TYPE_STRING, optional=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.is_set("use_recent_data"):
             warnings.warn(
-                "TabularDataByMqlRequest.use_recent_data is deprecated",
-                DeprecationWarning,
+                "TabularDataByMqlRequest.use_recent_data is deprecated", DeprecationWarning
             )
 
 
@@ -819,9 +732,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class TabularDataByMqlResponse(betterproto2.Message):
-    raw_data: "list[bytes]" = betterproto2.field(
-        2, betterproto2.TYPE_BYTES, repeated=True
-    )
+    raw_data: "list[bytes]" = betterproto2.field(2, betterproto2.TYPE_BYTES, repeated=True)
 
 
 default_message_pool.register_message(
@@ -843,9 +754,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class TabularDataBySqlResponse(betterproto2.Message):
-    raw_data: "list[bytes]" = betterproto2.field(
-        2, betterproto2.TYPE_BYTES, repeated=True
-    )
+    raw_data: "list[bytes]" = betterproto2.field(2, betterproto2.TYPE_BYTES, repeated=True)
     """
     BSON documents.
     """
@@ -862,21 +771,15 @@ class TabularDataSource(betterproto2.Message):
         1, betterproto2.TYPE_ENUM, default_factory=lambda: TabularDataSourceType(0)
     )
 
-    pipeline_id: "str | None" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, optional=True
-    )
+    pipeline_id: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True)
 
 
-default_message_pool.register_message(
-    "viam.app.data.v1", "TabularDataSource", TabularDataSource
-)
+default_message_pool.register_message("viam.app.data.v1", "TabularDataSource", TabularDataSource)
 
 
 @dataclass(eq=False, repr=False)
 class TagsByFilterRequest(betterproto2.Message):
-    filter: "Filter | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    filter: "Filter | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
 default_message_pool.register_message(
@@ -1172,9 +1075,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
-    async def tags_by_filter(
-        self, message: "TagsByFilterRequest"
-    ) -> "TagsByFilterResponse":
+    async def tags_by_filter(self, message: "TagsByFilterRequest") -> "TagsByFilterResponse":
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
@@ -1188,8 +1089,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_tabular_data_by_sql(
-        self,
-        stream: "grpclib.server.Stream[TabularDataBySqlRequest, TabularDataBySqlResponse]",
+        self, stream: "grpclib.server.Stream[TabularDataBySqlRequest, TabularDataBySqlResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
@@ -1197,8 +1097,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_tabular_data_by_mql(
-        self,
-        stream: "grpclib.server.Stream[TabularDataByMqlRequest, TabularDataByMqlResponse]",
+        self, stream: "grpclib.server.Stream[TabularDataByMqlRequest, TabularDataByMqlResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
@@ -1206,8 +1105,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_export_tabular_data(
-        self,
-        stream: "grpclib.server.Stream[ExportTabularDataRequest, ExportTabularDataResponse]",
+        self, stream: "grpclib.server.Stream[ExportTabularDataRequest, ExportTabularDataResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
@@ -1227,8 +1125,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_binary_data_by_filter(
-        self,
-        stream: "grpclib.server.Stream[BinaryDataByFilterRequest, BinaryDataByFilterResponse]",
+        self, stream: "grpclib.server.Stream[BinaryDataByFilterRequest, BinaryDataByFilterResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
@@ -1236,8 +1133,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_binary_data_by_i_ds(
-        self,
-        stream: "grpclib.server.Stream[BinaryDataByIDsRequest, BinaryDataByIDsResponse]",
+        self, stream: "grpclib.server.Stream[BinaryDataByIDsRequest, BinaryDataByIDsResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
@@ -1245,8 +1141,7 @@ class DataServiceBase(betterproto2_grpclib.ServiceBase):
         await stream.send_message(response)
 
     async def __rpc_delete_tabular_data(
-        self,
-        stream: "grpclib.server.Stream[DeleteTabularDataRequest, DeleteTabularDataResponse]",
+        self, stream: "grpclib.server.Stream[DeleteTabularDataRequest, DeleteTabularDataResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None

@@ -108,23 +108,15 @@ class MimeType(betterproto2.Enum):
 @dataclass(eq=False, repr=False)
 class CaptureInterval(betterproto2.Message):
     start: "datetime.datetime | None" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     end: "datetime.datetime | None" = betterproto2.field(
-        2,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
 
-default_message_pool.register_message(
-    "viam.app.datasync.v1", "CaptureInterval", CaptureInterval
-)
+default_message_pool.register_message("viam.app.datasync.v1", "CaptureInterval", CaptureInterval)
 
 
 @dataclass(eq=False, repr=False)
@@ -146,9 +138,7 @@ class DataCaptureMetadata(betterproto2.Message):
     method_parameters: "dict[str, ____google__protobuf__.Any]" = betterproto2.field(
         6,
         betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(
-            betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE
-        ),
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
     )
 
     file_extension: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
@@ -247,9 +237,7 @@ class FileUploadResponse(betterproto2.Message):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.is_set("file_id"):
-            warnings.warn(
-                "FileUploadResponse.file_id is deprecated", DeprecationWarning
-            )
+            warnings.warn("FileUploadResponse.file_id is deprecated", DeprecationWarning)
 
 
 default_message_pool.register_message(
@@ -285,17 +273,11 @@ default_message_pool.register_message("viam.app.datasync.v1", "SensorData", Sens
 @dataclass(eq=False, repr=False)
 class SensorMetadata(betterproto2.Message):
     time_requested: "datetime.datetime | None" = betterproto2.field(
-        1,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     time_received: "datetime.datetime | None" = betterproto2.field(
-        2,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ____google__protobuf__.Timestamp,
-        optional=True,
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
     )
 
     mime_type: "MimeType" = betterproto2.field(
@@ -312,9 +294,7 @@ class SensorMetadata(betterproto2.Message):
             warnings.warn("SensorMetadata.mime_type is deprecated", DeprecationWarning)
 
 
-default_message_pool.register_message(
-    "viam.app.datasync.v1", "SensorMetadata", SensorMetadata
-)
+default_message_pool.register_message("viam.app.datasync.v1", "SensorMetadata", SensorMetadata)
 
 
 @dataclass(eq=False, repr=False)
@@ -336,9 +316,7 @@ class StreamingDataCaptureUploadRequest(betterproto2.Message):
 
 
 default_message_pool.register_message(
-    "viam.app.datasync.v1",
-    "StreamingDataCaptureUploadRequest",
-    StreamingDataCaptureUploadRequest,
+    "viam.app.datasync.v1", "StreamingDataCaptureUploadRequest", StreamingDataCaptureUploadRequest
 )
 
 
@@ -352,15 +330,12 @@ class StreamingDataCaptureUploadResponse(betterproto2.Message):
         super().__post_init__()
         if self.is_set("file_id"):
             warnings.warn(
-                "StreamingDataCaptureUploadResponse.file_id is deprecated",
-                DeprecationWarning,
+                "StreamingDataCaptureUploadResponse.file_id is deprecated", DeprecationWarning
             )
 
 
 default_message_pool.register_message(
-    "viam.app.datasync.v1",
-    "StreamingDataCaptureUploadResponse",
-    StreamingDataCaptureUploadResponse,
+    "viam.app.datasync.v1", "StreamingDataCaptureUploadResponse", StreamingDataCaptureUploadResponse
 )
 
 
@@ -383,18 +358,14 @@ class UploadMetadata(betterproto2.Message):
     method_parameters: "dict[str, ____google__protobuf__.Any]" = betterproto2.field(
         8,
         betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(
-            betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE
-        ),
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_MESSAGE),
     )
 
     file_extension: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
 
     tags: "list[str]" = betterproto2.field(10, betterproto2.TYPE_STRING, repeated=True)
 
-    dataset_ids: "list[str]" = betterproto2.field(
-        12, betterproto2.TYPE_STRING, repeated=True
-    )
+    dataset_ids: "list[str]" = betterproto2.field(12, betterproto2.TYPE_STRING, repeated=True)
 
     mime_type: "str" = betterproto2.field(13, betterproto2.TYPE_STRING)
 
@@ -413,9 +384,7 @@ class UploadMetadata(betterproto2.Message):
     )
 
 
-default_message_pool.register_message(
-    "viam.app.datasync.v1", "UploadMetadata", UploadMetadata
-)
+default_message_pool.register_message("viam.app.datasync.v1", "UploadMetadata", UploadMetadata)
 
 
 class DataSyncServiceStub(betterproto2_grpclib.ServiceStub):
@@ -526,8 +495,7 @@ class DataSyncServiceBase(betterproto2_grpclib.ServiceBase):
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
     async def __rpc_data_capture_upload(
-        self,
-        stream: "grpclib.server.Stream[DataCaptureUploadRequest, DataCaptureUploadResponse]",
+        self, stream: "grpclib.server.Stream[DataCaptureUploadRequest, DataCaptureUploadResponse]"
     ) -> None:
         request = await stream.recv_message()
         assert request is not None

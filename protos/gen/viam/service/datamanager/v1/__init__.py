@@ -40,9 +40,7 @@ class SyncRequest(betterproto2.Message):
     )
 
 
-default_message_pool.register_message(
-    "viam.service.datamanager.v1", "SyncRequest", SyncRequest
-)
+default_message_pool.register_message("viam.service.datamanager.v1", "SyncRequest", SyncRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -50,9 +48,7 @@ class SyncResponse(betterproto2.Message):
     pass
 
 
-default_message_pool.register_message(
-    "viam.service.datamanager.v1", "SyncResponse", SyncResponse
-)
+default_message_pool.register_message("viam.service.datamanager.v1", "SyncResponse", SyncResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -63,14 +59,10 @@ class UploadBinaryDataToDatasetsRequest(betterproto2.Message):
 
     tags: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
 
-    dataset_ids: "list[str]" = betterproto2.field(
-        4, betterproto2.TYPE_STRING, repeated=True
-    )
+    dataset_ids: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
 
     mime_type: "___app__datasync__v1__.MimeType" = betterproto2.field(
-        5,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: ___app__datasync__v1__.MimeType(0),
+        5, betterproto2.TYPE_ENUM, default_factory=lambda: ___app__datasync__v1__.MimeType(0)
     )
 
     extra: "____google__protobuf__.Struct | None" = betterproto2.field(
@@ -205,9 +197,7 @@ class DataManagerServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
-    async def __rpc_sync(
-        self, stream: "grpclib.server.Stream[SyncRequest, SyncResponse]"
-    ) -> None:
+    async def __rpc_sync(self, stream: "grpclib.server.Stream[SyncRequest, SyncResponse]") -> None:
         request = await stream.recv_message()
         assert request is not None
         response = await self.sync(request)
