@@ -9,10 +9,15 @@ the simulator), which keeps the codec free of Trio and easy to fault-inject.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class WritableFile(Protocol):
@@ -88,4 +93,38 @@ class WallClock(Protocol):
 
     def now_ns(self) -> int:
         """The current wall-clock time."""
+        ...
+
+
+class BlockingRunner(Protocol):
+    """Runs a blocking function without blocking the event loop (or, in sim, inline)."""
+
+    async def run(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+        """Calls ``fn(*args)`` and returns its result.
+
+        The call is never abandoned half-way: cancellation waits for it to end, so
+        a file operation either completes or raises, and files stay consistent.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DiskStats:
+    """Usage of the file system holding a path, in bytes."""
+
+    total: int
+    used: int
+    free: int
+
+    @property
+    def used_fraction(self) -> float:
+        """Used share of the whole file system (0-1)."""
+        return self.used / self.total if self.total else 0.0
+
+
+class DiskUsage(Protocol):
+    """How full the disk is (psutil in production, simulated in sim)."""
+
+    def usage(self, path: Path) -> DiskStats:
+        """Usage of the file system that holds ``path``."""
         ...

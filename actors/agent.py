@@ -1,0 +1,257 @@
+"""The agent: the root of Ferry's supervision tree on a robot.
+
+Start-up order: load and validate the config; lock each capture directory and
+recover the ``.prog`` files a crash left there; open the process's single
+trio-asyncio loop; then start, under the root supervisor, the capture runtime
+(writer, collectors), the config watcher and the local API. Cancelling
+``run`` stops them in reverse order, so collectors stop, the writer drains
+and every open ``.prog`` is finished as ``.capture``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn, final
+
+import trio
+
+from actors.adapters.aio import open_aio_loop
+from actors.adapters.grpc_local_api import LocalApi
+from actors.capture import CaptureRuntime
+from actors.codec import CAPTURE_EXT, SKIPPED_DIRS
+from actors.config_watcher import ConfigWatcher
+from actors.recovery import CaptureDirLock, recover_capture_dir
+from actors.supervisor import ChildSpec, Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from actors.capture import CaptureSeams
+    from actors.codec import JsonObject, JsonValue
+    from actors.plan import CapturePlan
+    from actors.ports import DiskUsage
+
+LOGGER = logging.getLogger("ferry.agent")
+
+
+class InvalidConfig(Exception):
+    """The config file does not validate; the message lists every problem."""
+
+
+@final
+@dataclass
+class AgentOptions:
+    """How the agent is run (from the command line)."""
+
+    config_path: Path
+    load_plan: Callable[[str, Path], CapturePlan]
+    disk: DiskUsage
+    api_host: str = "127.0.0.1"
+    api_port: int = 8085
+    serve_api: bool = True
+    config_poll_s: float = 1.0
+    locks: dict[Path, CaptureDirLock] = field(default_factory=dict)
+
+
+@final
+class Agent:
+    """One Ferry agent process.
+
+    Example::
+
+        agent = Agent(options, seams)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(agent.run)
+    """
+
+    def __init__(self, options: AgentOptions, seams: CaptureSeams) -> None:
+        self._options = options
+        self._seams = seams
+        self.runtime = CaptureRuntime(seams)
+        self._root = Supervisor("root", rng=seams.rng, intensity=3, period=60.0)
+        self._watcher: ConfigWatcher | None = None
+        self.config_error = ""
+        self.api_port = 0
+        self._started_wall = 0
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Recovers, starts every actor, reports ready, and runs until cancelled.
+
+        Raises:
+            InvalidConfig: the config file is unreadable or invalid at start-up.
+            CaptureDirLocked: another agent owns a capture directory.
+        """
+        path = self._options.config_path
+        text = await self._seams.runner.run(_read_text, path)
+        plan = self._plan_or_raise(text)
+        self._started_wall = self._seams.clock.now_ns()
+        try:
+            await self._prepare_dirs(plan)
+            self._watcher = ConfigWatcher(
+                path,
+                self._seams.runner,
+                self.reconfigure,
+                initial=text,
+                poll_s=self._options.config_poll_s,
+            )
+            children = [
+                ChildSpec("capture", functools.partial(self.runtime.run, plan)),
+                ChildSpec("config", self._watcher.run),
+            ]
+            async with open_aio_loop(), trio.open_nursery() as nursery:
+                if self._options.serve_api:
+                    api = LocalApi(
+                        self._options.api_host, self._options.api_port, status=self.status
+                    )
+                    children.append(ChildSpec("api", functools.partial(self._serve_api, api)))
+                await nursery.start(self._root.run, children)
+                LOGGER.info("agent running: %d collectors", len(plan.collectors))
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            for lock in self._options.locks.values():
+                lock.release()
+            self._options.locks.clear()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def reload(self) -> None:
+        """Re-reads the config file now (SIGHUP)."""
+        if self._watcher is not None:
+            self._watcher.kick()
+
+    async def reconfigure(self, text: str) -> None:
+        """Validates ``text`` and applies it live; an invalid config changes nothing."""
+        try:
+            plan = self._options.load_plan(text, self._options.config_path)
+        except Exception as exc:
+            self.config_error = str(exc)
+            LOGGER.error("new config rejected, keeping the running one:\n%s", exc)
+            return
+        self.config_error = ""
+        await self._prepare_dirs(plan)
+        await self.runtime.apply(plan)
+
+    async def status(self) -> JsonObject:
+        """Everything ``ferry status`` shows, as JSON-like data."""
+        now = trio.current_time()
+        collectors: list[JsonValue] = []
+        for key, stats in sorted(self.runtime.collector_stats.items()):
+            cp = self.runtime.plan.collectors.get(key)
+            elapsed = now - stats.started_at if stats.started_at is not None else 0.0
+            collectors.append(
+                {
+                    "resource": key[1],
+                    "api": key[0],
+                    "method": key[2],
+                    "active": cp is not None,
+                    "configured_hz": cp.frequency_hz if cp else 0.0,
+                    "achieved_hz": stats.captured / elapsed if elapsed > 0 else 0.0,
+                    "captured": stats.captured,
+                    "dropped": stats.dropped,
+                    "missed_ticks": stats.missed_ticks,
+                    "errors": stats.errors,
+                    "timeouts": stats.timeouts,
+                    "filtered": stats.filtered,
+                    "last_error": stats.last_error,
+                }
+            )
+        dirs = sorted(self.runtime.plan.capture_dirs)
+        pending = await self._seams.runner.run(_pending, dirs)
+        disk: list[JsonValue] = []
+        for d in dirs:
+            usage = await self._seams.runner.run(self._options.disk.usage, d)
+            disk.append(
+                {
+                    "capture_dir": str(d),
+                    "total": usage.total,
+                    "used": usage.used,
+                    "free": usage.free,
+                    "used_fraction": usage.used_fraction,
+                }
+            )
+        writer = self.runtime.writer
+        store = self.runtime.store
+        return {
+            "agent": {
+                "pid": os.getpid(),
+                "config": str(self._options.config_path),
+                "config_error": self.config_error,
+                "started": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started_wall / 1e9)
+                ),
+                "component_errors": dict(self._seams.component_errors),
+                "restarts": {cid: s.failures for cid, s in self._root.stats.items()},
+            },
+            "collectors": collectors,
+            "writer": {
+                "records_written": store.stats.records_written if store else 0,
+                "files_finished": store.stats.files_finished if store else 0,
+                "encode_errors": store.stats.encode_errors if store else 0,
+                "io_errors": writer.stats.io_errors if writer else 0,
+                "retrying": writer.stats.retrying if writer else False,
+                "last_io_error": writer.stats.last_io_error if writer else "",
+                "open_files": [str(p) for p in store.open_files()] if store else [],
+            },
+            "pending": {"files": pending[0], "bytes": pending[1]},
+            "disk": disk,
+        }
+
+    async def _serve_api(self, api: LocalApi, *, task_status: trio.TaskStatus[None]) -> None:
+        async with trio.open_nursery() as nursery:
+            self.api_port = await nursery.start(api.run)
+            task_status.started()
+
+    def _plan_or_raise(self, text: str) -> CapturePlan:
+        try:
+            return self._options.load_plan(text, self._options.config_path)
+        except Exception as exc:
+            raise InvalidConfig(str(exc)) from exc
+
+    async def _prepare_dirs(self, plan: CapturePlan) -> None:
+        """Locks and recovers each capture directory the first time it is used."""
+        for directory in sorted(plan.capture_dirs):
+            if directory in self._options.locks:
+                continue
+            lock = CaptureDirLock(directory)
+            await self._seams.runner.run(lock.acquire)
+            self._options.locks[directory] = lock
+            report = await self._seams.runner.run(recover_capture_dir, directory, self._seams.fs)
+            if report.recovered or report.failed or report.removed_empty:
+                LOGGER.warning(
+                    "%s: recovered %d files (%d records), removed %d empty, moved %d to failed/",
+                    directory,
+                    len(report.recovered),
+                    report.records,
+                    report.removed_empty,
+                    len(report.failed),
+                )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise InvalidConfig(f"{path}: cannot read config: {exc.strerror}") from None
+
+
+def _pending(dirs: list[Path]) -> tuple[int, int]:
+    """Finished capture files and their bytes waiting under ``dirs``."""
+    files = total = 0
+    for root in dirs:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+            for name in filenames:
+                if name.endswith(CAPTURE_EXT):
+                    files += 1
+                    try:
+                        total += os.stat(os.path.join(dirpath, name)).st_size
+                    except OSError:
+                        continue
+    return files, total

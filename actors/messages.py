@@ -1,0 +1,83 @@
+"""Messages between collectors, the writer and the sync actor (frozen, one class per kind)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, final
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import trio
+
+    from actors.codec import JsonObject
+
+StreamKey = tuple[str, str, str]
+"""(api, resource name, method): one collector's identity."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """Where and how one collector's readings are written.
+
+    A reading whose spec differs from the open file's spec starts a new file, so
+    a reconfigure that changes the header (tags, params) or the directory never
+    mixes two configurations in one file.
+    """
+
+    key: StreamKey
+    directory: Path
+    header: bytes  # framed DataCaptureMetadata
+    binary: bool
+    max_file_bytes: int
+    max_file_age_s: float
+    buffer_bytes: int
+
+
+@dataclass
+class InflightGauge:
+    """Readings a collector has queued that the writer has not yet written.
+
+    Bounded by the method's ``capture_queue_size``: a collector drops (and counts)
+    a reading rather than exceed it, so memory never grows without limit.
+    """
+
+    capacity: int
+    inflight: int = 0
+    written: int = 0
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CaptureMsg:
+    """One reading on its way to disk.
+
+    Tabular readings carry ``data``; binary readings carry ``payload`` and
+    ``mime_type``. ``annotations`` is a serialized ``Annotations`` message.
+    """
+
+    stream: StreamSpec
+    gauge: InflightGauge = field(compare=False, repr=False)
+    time_requested_ns: int
+    time_received_ns: int
+    data: JsonObject | None = None
+    payload: bytes | None = None
+    mime_type: str = ""
+    annotations: bytes = b""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RotateRequest:
+    """Asks the writer to finish open tabular files (all, or those of ``keys``).
+
+    ``done`` is set once every file open at the request is a durable ``.capture``.
+    The sync actor sends one before each pass.
+    """
+
+    done: trio.Event = field(compare=False)
+    keys: frozenset[StreamKey] | None = None
+
+
+WriterMsg = CaptureMsg | RotateRequest
