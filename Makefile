@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# The agent on the demo robot (fake sensor, arm, camera and this machine's metrics),
+# capturing into ~/.ferry/capture until Ctrl-C; `ferry status` shows it working.
 run: $(STAMP)
-	$(BIN)/python scripts/sample_capture.py --out $(HOME)/.ferry/sample-capture
-	$(BIN)/ferry inspect --summary $(HOME)/.ferry/sample-capture
+	$(BIN)/ferry run --config config/demo.json
 
 test: lint typecheck unit
 

@@ -214,7 +214,9 @@ class CaptureRuntime:
         collector = Collector(
             settings, running.component, self._outbox, gauge, stats, self._seams.clock
         )
-        await self._require_collectors().start_child(ChildSpec(_child_id(cp.key), collector.run))
+        # A stop waits for the capture in flight, which its timeout bounds.
+        spec = ChildSpec(_child_id(cp.key), collector.run, shutdown=settings.timeout_s + 1.0)
+        await self._require_collectors().start_child(spec)
 
     def _require_collectors(self) -> Supervisor:
         if self._collectors is None:

@@ -20,13 +20,15 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 import actors.inspect_cmd as inspect_cmd
+import actors.run_cmd as run_cmd
+import actors.status_cmd as status_cmd
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
 Register: TypeAlias = Callable[[Subparsers], None]
 
 # Order is the order `ferry --help` lists them in.
-_COMMANDS: tuple[Register, ...] = (inspect_cmd.register,)
+_COMMANDS: tuple[Register, ...] = (run_cmd.register, status_cmd.register, inspect_cmd.register)
 
 # Exit status after stdout's reader went away (`ferry inspect dir | head`).
 EXIT_BROKEN_PIPE = 1

@@ -118,6 +118,12 @@ class Collector:
             tick += 1 + skipped
 
     async def _capture_once(self) -> None:
+        # Shielded: a stop (reconfigure, shutdown) lets the capture in flight finish,
+        # bounded by its timeout, and delivers it; Cancelled then lands at the sleep.
+        with trio.CancelScope(shield=True):
+            await self._capture_shielded()
+
+    async def _capture_shielded(self) -> None:
         requested = self._clock.now_ns()
         with trio.move_on_after(self.settings.timeout_s) as scope:
             try:

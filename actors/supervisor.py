@@ -86,7 +86,9 @@ class _StartedFlag(Generic[T]):
 @dataclass
 class _Child:
     spec: ChildSpec
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    # Shielded: only the supervisor cancels a child, so it can stop children one
+    # by one in reverse order even when its own parent is cancelling it.
+    scope: trio.CancelScope = field(default_factory=lambda: trio.CancelScope(shield=True))
     exited: trio.Event = field(default_factory=trio.Event)
 
 
@@ -164,7 +166,16 @@ class Supervisor:
         if child is None:
             return
         child.scope.cancel()
-        await child.exited.wait()
+        with trio.move_on_after(child.spec.shutdown) as waited:
+            await child.exited.wait()
+        if waited.cancelled_caught:
+            LOGGER.error(
+                "%s/%s did not stop within %gs of being cancelled",
+                self.name,
+                child_id,
+                child.spec.shutdown,
+            )
+            await child.exited.wait()
 
     async def stop(self) -> None:
         """Stops every child, newest first (reverse start order)."""

@@ -1,0 +1,70 @@
+"""From a validated config to the capture plan the runtime runs.
+
+The only module that knows both the config's shape (``actors.config``) and the
+runtime's (``actors.plan``); keeping them apart lets the simulator build plans
+directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from actors.components import ResourceName
+from actors.config import parse_config
+from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from actors.config import ResolvedConfig
+
+LOGGER = logging.getLogger("ferry.config")
+
+
+def plan_from_resolved(resolved: ResolvedConfig) -> CapturePlan:
+    """The capture plan for a resolved config (nothing runs with capture disabled)."""
+    settings = resolved.data_manager
+    if settings is None or settings.capture_disabled:
+        return CapturePlan(
+            capture_dirs=frozenset({settings.capture_dir}) if settings is not None else frozenset()
+        )
+    components = {
+        c.name: ComponentPlan(ResourceName(c.api, c.name, c.model), c.attributes, c.depends_on)
+        for c in resolved.components
+    }
+    collectors: dict[tuple[str, str, str], CollectorPlan] = {}
+    for m in resolved.active_capture_methods:
+        if m.name not in components:
+            continue
+        plan = CollectorPlan(
+            resource=components[m.name].resource,
+            method=m.method,
+            frequency_hz=m.capture_frequency_hz,
+            capture_dir=m.capture_directory,
+            params=m.additional_params,
+            tags=m.tags,
+            queue_size=m.capture_queue_size,
+            buffer_bytes=m.capture_buffer_size,
+            max_file_bytes=settings.maximum_capture_file_size_bytes,
+        )
+        collectors[plan.key] = plan
+    used = {m.resource.name for m in collectors.values()}
+    dirs = {settings.capture_dir} | {c.capture_dir for c in collectors.values()}
+    return CapturePlan(
+        components={name: c for name, c in components.items() if name in used},
+        collectors=collectors,
+        capture_dirs=frozenset(dirs),
+    )
+
+
+def load_plan(text: str, path: Path) -> CapturePlan:
+    """Validates config ``text`` (read from ``path``) and plans it; logs its warnings.
+
+    Raises:
+        ConfigError: the config is invalid; the message names every problem.
+    """
+    loaded = parse_config(text, source=str(path), base_dir=path.parent)
+    for warning in loaded.warnings:
+        LOGGER.warning("config %s: %s", path, warning)
+    return plan_from_resolved(loaded.resolve())

@@ -1,0 +1,115 @@
+"""``ferry run``: the agent in the foreground, until SIGINT/SIGTERM; SIGHUP reloads."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import signal
+import sys
+from pathlib import Path
+
+LOGGER = logging.getLogger("ferry.run")
+
+EXIT_CONFIG = 2
+EXIT_LOCKED = 3
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` → (host, port), with a clear error."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds ``ferry run``."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run the agent in the foreground",
+        description="Run the capture agent until SIGINT/SIGTERM (open files are finished "
+        "first). SIGHUP or editing the config file reconfigures it live.",
+    )
+    parser.add_argument("--config", type=Path, required=True, help="robot config (JSON)")
+    parser.add_argument("--log-format", choices=("human", "json"), default="human")
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
+    )
+    parser.add_argument(
+        "--api",
+        type=parse_address,
+        default=("127.0.0.1", 8085),
+        metavar="HOST:PORT",
+        help="local API address (default 127.0.0.1:8085; port 0 picks a free one)",
+    )
+    parser.add_argument("--no-api", action="store_true", help="do not serve the local API")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the fake components' data (default 0)"
+    )
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    # Imports are deferred so `ferry inspect` and `--help` start fast.
+    import trio
+
+    from actors.agent import InvalidConfig
+    from actors.logs import setup_logging
+    from actors.recovery import CaptureDirLocked
+
+    setup_logging(args.log_format, args.log_level)
+    try:
+        trio.run(_main, args)
+    except InvalidConfig as exc:
+        print(f"ferry run: invalid config {args.config}:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CaptureDirLocked as exc:
+        print(f"ferry run: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    return 0
+
+
+async def _main(args: argparse.Namespace) -> None:
+    import trio
+
+    from actors.adapters.clock import SystemWallClock
+    from actors.adapters.disk import PsutilDiskUsage
+    from actors.adapters.os_fs import OsFileSystem
+    from actors.adapters.runner import ThreadRunner
+    from actors.agent import Agent, AgentOptions
+    from actors.capture import CaptureSeams
+    from actors.components import default_registry
+    from actors.config_plan import load_plan
+
+    host, port = args.api
+    options = AgentOptions(
+        config_path=args.config.expanduser().resolve(),
+        load_plan=load_plan,
+        disk=PsutilDiskUsage(),
+        api_host=host,
+        api_port=port,
+        serve_api=not args.no_api,
+    )
+    seams = CaptureSeams(
+        registry=default_registry(),
+        clock=SystemWallClock(),
+        runner=ThreadRunner(),
+        fs=OsFileSystem(),
+        rng=random.Random(),
+        seed=args.seed,
+    )
+    agent = Agent(options, seams)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(agent.run)
+            if options.serve_api:
+                LOGGER.info("status: ferry status --api %s:%d", host, agent.api_port)
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    LOGGER.info("SIGHUP: reloading %s", options.config_path)
+                    agent.reload()
+                    continue
+                LOGGER.info("%s: finishing open files and stopping", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+                break

@@ -1,0 +1,129 @@
+"""``ferry status``: what a running agent is doing, from its local API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from actors.run_cmd import parse_address
+
+if TYPE_CHECKING:
+    import argparse
+
+    from actors.codec import JsonObject, JsonValue
+
+EXIT_UNREACHABLE = 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds ``ferry status``."""
+    parser = subparsers.add_parser(
+        "status",
+        help="show a running agent's collectors, files and disk",
+        description="Ask a running agent (ferry run) for its status over its local API.",
+    )
+    parser.add_argument(
+        "--api",
+        type=parse_address,
+        default=("127.0.0.1", 8085),
+        metavar="HOST:PORT",
+        help="the agent's local API (default 127.0.0.1:8085)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    # Deferred imports keep `ferry --help` fast.
+    import trio
+
+    host, port = args.api
+    try:
+        status = trio.run(_fetch, host, port)
+    except OSError as exc:
+        print(f"ferry status: no agent answers at {host}:{port} ({exc})", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(render(status))
+    return 0
+
+
+async def _fetch(host: str, port: int) -> JsonObject:
+    from actors.adapters.aio import open_aio_loop
+    from actors.adapters.grpc_local_client import fetch_status
+
+    async with open_aio_loop():
+        return await fetch_status(host, port)
+
+
+def _num(value: JsonValue) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def render(status: JsonObject) -> str:
+    """The status as a human-readable report."""
+    lines: list[str] = []
+    agent = status.get("agent")
+    if isinstance(agent, dict):
+        lines.append(
+            f"agent pid {_num(agent.get('pid')):.0f}  config {agent.get('config')}  "
+            f"since {agent.get('started')}"
+        )
+        if agent.get("config_error"):
+            lines.append(f"  config rejected (running the previous one): {agent['config_error']}")
+        errors = agent.get("component_errors")
+        if isinstance(errors, dict):
+            lines.extend(f"  component {name}: {err}" for name, err in errors.items())
+    header = (
+        f"{'collector':<36} {'hz set':>7} {'hz got':>7} {'captured':>9} {'dropped':>8} "
+        f"{'missed':>7} {'errors':>7}"
+    )
+    lines += ["", header]
+    collectors = status.get("collectors")
+    for c in collectors if isinstance(collectors, list) else []:
+        if not isinstance(c, dict):
+            continue
+        name = f"{c.get('resource')}/{c.get('method')}" + ("" if c.get("active") else " (removed)")
+        lines.append(
+            f"{name:<36} {_num(c.get('configured_hz')):>7.2f} {_num(c.get('achieved_hz')):>7.2f} "
+            f"{_num(c.get('captured')):>9.0f} {_num(c.get('dropped')):>8.0f} "
+            f"{_num(c.get('missed_ticks')):>7.0f} {_num(c.get('errors')):>7.0f}"
+        )
+        if c.get("last_error"):
+            lines.append(f"    last error: {c['last_error']}")
+    writer = status.get("writer")
+    if isinstance(writer, dict):
+        state = "RETRYING after disk errors" if writer.get("retrying") else "ok"
+        lines += [
+            "",
+            f"writer {state}: {_num(writer.get('records_written')):.0f} records, "
+            f"{_num(writer.get('files_finished')):.0f} files finished, "
+            f"{_num(writer.get('io_errors')):.0f} disk errors",
+        ]
+        if writer.get("last_io_error"):
+            lines.append(f"    last disk error: {writer['last_io_error']}")
+    pending = status.get("pending")
+    if isinstance(pending, dict):
+        lines.append(
+            f"pending sync: {_num(pending.get('files')):.0f} files, "
+            f"{_size(_num(pending.get('bytes')))}"
+        )
+    disks = status.get("disk")
+    for d in disks if isinstance(disks, list) else []:
+        if isinstance(d, dict):
+            lines.append(
+                f"disk {d.get('capture_dir')}: {100 * _num(d.get('used_fraction')):.1f}% used, "
+                f"{_size(_num(d.get('free')))} free"
+            )
+    return "\n".join(lines)
