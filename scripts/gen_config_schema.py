@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from actors.config import render_config_schema  # noqa: PLC0415 - after the path fix-up
+    from actors.config import render_config_schema  # after the sys.path fix-up
 
     text = render_config_schema()
     if args.check:
