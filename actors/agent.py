@@ -10,6 +10,7 @@ and every open ``.prog`` is finished as ``.capture``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -105,7 +106,9 @@ class Agent:
                 ChildSpec("capture", functools.partial(self.runtime.run, plan)),
                 ChildSpec("config", self._watcher.run),
             ]
-            async with open_aio_loop(), trio.open_nursery() as nursery:
+            # The asyncio bridge is only needed by gRPC; the simulator runs without it.
+            loop = open_aio_loop() if self._options.serve_api else contextlib.nullcontext()
+            async with loop, trio.open_nursery() as nursery:
                 if self._options.serve_api:
                     api = LocalApi(
                         self._options.api_host, self._options.api_port, status=self.status

@@ -170,6 +170,7 @@ class CaptureRuntime:
             rng=random.Random(f"{seams.seed}:{resource.api}:{resource.name}"),
             clock=seams.clock,
             depends_on=cplan.depends_on,
+            runner=seams.runner,
         )
         try:
             component = seams.registry.create(ctx)

@@ -61,13 +61,29 @@ def _handle(args: argparse.Namespace) -> int:
     setup_logging(args.log_format, args.log_level)
     try:
         trio.run(_main, args)
-    except InvalidConfig as exc:
-        print(f"ferry run: invalid config {args.config}:\n{exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except CaptureDirLocked as exc:
-        print(f"ferry run: {exc}", file=sys.stderr)
+    except (InvalidConfig, CaptureDirLocked, BaseExceptionGroup) as exc:
+        # Trio's nurseries wrap start-up errors in exception groups: look inside.
+        found = _find(exc, (InvalidConfig, CaptureDirLocked))
+        if found is None:
+            raise
+        if isinstance(found, InvalidConfig):
+            print(f"ferry run: invalid config {args.config}:\n{found}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"ferry run: {found}", file=sys.stderr)
         return EXIT_LOCKED
     return 0
+
+
+def _find(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:
+    """The first exception of one of ``kinds`` in ``exc`` or its (nested) groups."""
+    if isinstance(exc, kinds):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kinds)
+            if found is not None:
+                return found
+    return None
 
 
 async def _main(args: argparse.Namespace) -> None:

@@ -237,6 +237,7 @@ class CaptureFileWriter:
         self._pending_bytes = len(header)
         self._written = 0
         self._dir_synced = False
+        self._renamed = False
         self.records = 0
         self.finished_path: Path | None = None
 
@@ -289,6 +290,7 @@ class CaptureFileWriter:
 
     def append(self, framed: bytes) -> None:
         """Adds one framed record; writes the buffer once it reaches ``flush_bytes``."""
+        self._require_open()  # after finish() the record would be buffered and lost
         self._pending.append(framed)
         self._pending_bytes += len(framed)
         self.records += 1
@@ -297,6 +299,7 @@ class CaptureFileWriter:
 
     def append_parts(self, *parts: bytes) -> None:
         """Adds one framed record given in pieces (e.g. a binary prefix and its payload)."""
+        self._require_open()
         for part in parts:
             self._pending.append(part)
             self._pending_bytes += len(part)
@@ -345,9 +348,11 @@ class CaptureFileWriter:
             self._handle.close()
             self._handle = None
         target = self.path.with_suffix(CAPTURE_EXT)
-        if self._fs.exists(target):
-            raise FileExistsError(f"{target}: refusing to overwrite an existing capture file")
-        self._fs.rename(self.path, target)
+        if not self._renamed:  # a retry after a failed directory fsync must not rename again
+            if self._fs.exists(target):
+                raise FileExistsError(f"{target}: refusing to overwrite an existing capture file")
+            self._fs.rename(self.path, target)
+            self._renamed = True
         self._fs.fsync_dir(target.parent)
         self.finished_path = target
         return target

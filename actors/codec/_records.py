@@ -22,6 +22,7 @@ from actors.codec._pbwire import (
     skip_field,
 )
 from actors.codec._struct import JsonObject, JsonValue, StructEncoder, decode_struct
+from protos.gen.google.protobuf import Any as PbAny
 from protos.gen.viam.app.datasync import v1 as datasync
 
 _NS = 1_000_000_000
@@ -210,37 +211,51 @@ def encode_header(message: datasync.DataCaptureMetadata) -> bytes:
     return encode_varint(len(body)) + body
 
 
-# DataCaptureMetadata's fields and the wire type each must have (spec §3.1).
-_HEADER_STRINGS = frozenset({1, 2, 4, 7, 8, 10})
-_HEADER_VARINTS = frozenset({5})
-_HEADER_MESSAGES = frozenset({6})
+@dataclass(frozen=True, slots=True)
+class _Wire:
+    """The wire type each known field of a message must have; other fields are skipped."""
+
+    strings: frozenset[int] = frozenset()  # length-delimited, UTF-8
+    varints: frozenset[int] = frozenset()
+    messages: tuple[tuple[int, _Wire], ...] = ()  # length-delimited, checked in turn
+    blobs: frozenset[int] = frozenset()  # length-delimited, any bytes
 
 
-def _check_header_wire(body: bytes) -> None:
-    """Walks the header's fields strictly: betterproto2 accepts malformed bytes.
+# DataCaptureMetadata's fields and the wire type each must have (spec §3.1), down
+# into method_parameters: map entries (key=1, value=2) holding an Any (type_url=1, value=2).
+_ANY = _Wire(strings=frozenset({1}), blobs=frozenset({2}))
+_PARAM_ENTRY = _Wire(strings=frozenset({1}), messages=((2, _ANY),))
+_HEADER = _Wire(
+    strings=frozenset({1, 2, 4, 7, 8, 10}), varints=frozenset({5}), messages=((6, _PARAM_ENTRY),)
+)
+
+
+def _check_wire(body: bytes, pos: int, end: int, wire_types: _Wire) -> None:
+    """Walks a message's fields strictly: betterproto2 accepts malformed bytes.
 
     Raises:
         WireError: a length runs past the end, a known field has the wrong wire
             type, a string is not UTF-8, or the wire type is unsupported.
     """
-    end = len(body)
-    pos = 0
+    nested = dict(wire_types.messages)
     while pos < end:
         tag, field_pos = decode_varint(body, pos, end)
         field_no, wire = tag >> 3, tag & 7
         if field_no == 0:
             raise WireError("field number 0", pos)
-        if field_no in _HEADER_STRINGS or field_no in _HEADER_MESSAGES:
+        if field_no in wire_types.strings or field_no in nested or field_no in wire_types.blobs:
             if wire != WIRE_LEN:
                 raise WireError(f"header field {field_no} has wire type {wire}", pos)
             start, stop = read_len_delimited(body, field_pos, end)
-            if field_no in _HEADER_STRINGS:
+            if field_no in wire_types.strings:
                 try:
                     body[start:stop].decode()
                 except UnicodeDecodeError:
                     raise WireError(f"header field {field_no} is not UTF-8", start) from None
+            elif field_no in nested:
+                _check_wire(body, start, stop, nested[field_no])
             pos = stop
-        elif field_no in _HEADER_VARINTS and wire != WIRE_VARINT:
+        elif field_no in wire_types.varints and wire != WIRE_VARINT:
             raise WireError(f"header field {field_no} has wire type {wire}", pos)
         else:
             pos = skip_field(body, field_pos, wire, end)
@@ -252,8 +267,14 @@ def decode_header(body: bytes) -> datasync.DataCaptureMetadata:
     Raises:
         WireError: the bytes are not a valid DataCaptureMetadata.
     """
-    _check_header_wire(body)
+    _check_wire(body, 0, len(body), _HEADER)
     try:
-        return datasync.DataCaptureMetadata.parse(body)
+        header = datasync.DataCaptureMetadata.parse(body)
     except Exception as exc:  # betterproto2 raises assorted errors on bad input
         raise WireError(f"header is not a DataCaptureMetadata: {exc}", 0) from None
+    params = header.method_parameters
+    for key in [k for k, v in params.items() if v is None]:
+        # A map entry without its value holds the default Any; betterproto2 says None,
+        # which would fail when the header is serialized again for upload.
+        params[key] = PbAny()
+    return header

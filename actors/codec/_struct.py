@@ -36,6 +36,8 @@ _TRUE = b"\x20\x01"  # Value.bool_value = true
 _FALSE = b"\x20\x00"
 _KEY_CACHE_LIMIT = 4096
 _varint = encode_varint
+# What encoding a non-JSON-like value raises; struct.error is an int beyond a double's range.
+_ENCODE_ERRORS = (TypeError, AttributeError, OverflowError, UnicodeEncodeError, _binary.error)
 
 
 class StructEncodeError(TypeError):
@@ -66,7 +68,11 @@ class StructEncoder:
         """
         try:
             return self._struct(obj)
-        except (TypeError, AttributeError, OverflowError, UnicodeEncodeError):
+        except _ENCODE_ERRORS:
+            if not isinstance(obj, Mapping):
+                raise StructEncodeError(
+                    f"$: {type(obj).__name__} is not a JSON object (a Struct needs a mapping)"
+                ) from None
             raise StructEncodeError(_explain(obj)) from None
 
     def encode_value(self, value: JsonValue) -> bytes:
@@ -77,12 +83,14 @@ class StructEncoder:
         """
         try:
             return self._value(value)
-        except (TypeError, AttributeError, OverflowError, UnicodeEncodeError):
+        except _ENCODE_ERRORS:
             raise StructEncodeError(_explain({"value": value})) from None
 
     def _key(self, key: str) -> bytes:
         if key.__class__ is not str:
-            raise TypeError
+            if not isinstance(key, str):
+                raise TypeError
+            key = str.__str__(key)  # a str subclass (StrEnum) as its plain characters
         raw = key.encode()
         encoded = b"\x0a" + _varint(len(raw)) + raw
         if len(self._keys) < _KEY_CACHE_LIMIT:
@@ -127,7 +135,8 @@ class StructEncoder:
         if isinstance(value, numbers.Real):  # int/float subclasses, numpy scalars
             return b"\x11" + _pack_double(float(value))
         if isinstance(value, str):
-            raw = str(value).encode()
+            # str.encode, not str(): str() of a (str, Enum) member is "Cls.NAME".
+            raw = str.encode(value)
             return b"\x1a" + _varint(len(raw)) + raw
         raise TypeError
 
@@ -145,6 +154,8 @@ def _explain(obj: JsonValue, path: str = "$") -> str:
         for key, value in obj.items():
             if not isinstance(key, str):
                 return f"{path}: map key {key!r} is {type(key).__name__}, not str"
+            if not _is_unicode(key):
+                return f"{path}: map key {key!r} is not valid Unicode (lone surrogate)"
             found = _explain(value, f"{path}.{key}")
             if found:
                 return found
@@ -156,11 +167,8 @@ def _explain(obj: JsonValue, path: str = "$") -> str:
                 return found
         return ""
     if obj is None or isinstance(obj, (bool, str)):
-        if isinstance(obj, str):
-            try:
-                obj.encode()
-            except UnicodeEncodeError:
-                return f"{path}: string is not valid Unicode (lone surrogate)"
+        if isinstance(obj, str) and not _is_unicode(obj):
+            return f"{path}: string is not valid Unicode (lone surrogate)"
         return ""
     if isinstance(obj, numbers.Real):
         try:
@@ -171,6 +179,14 @@ def _explain(obj: JsonValue, path: str = "$") -> str:
     return (
         f"{path}: {type(obj).__name__} is not JSON-like (use dict, list, str, number, bool, None)"
     )
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        str.encode(text)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_struct(

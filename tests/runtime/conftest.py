@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -17,6 +17,9 @@ from actors.codec import CAPTURE_EXT, iter_records
 from actors.components import Binary, ComponentContext, ResourceName, SkipReading, Tabular
 from actors.components._registry import Registry
 from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SENSOR = "rdk:component:sensor"
 CAMERA = "rdk:component:camera"
@@ -125,14 +128,19 @@ class World:
         registry.register(SENSOR, "counting", CountingSensor)
         registry.register(CAMERA, "counting", CountingSensor)
         return CaptureSeams(
-            registry=registry, clock=TrioWallClock(), runner=InlineRunner(), fs=self.fs,
-            rng=random.Random(7), on_finished=self.finished.extend,
+            registry=registry,
+            clock=TrioWallClock(),
+            runner=InlineRunner(),
+            fs=self.fs,
+            rng=random.Random(7),
+            on_finished=self.finished.extend,
         )
 
     def plan(self, *collectors: CollectorPlan) -> CapturePlan:
         comps = {c.resource.name: ComponentPlan(c.resource) for c in collectors}
         return CapturePlan(
-            components=comps, collectors={c.key: c for c in collectors},
+            components=comps,
+            collectors={c.key: c for c in collectors},
             capture_dirs=frozenset({self.root}),
         )
 

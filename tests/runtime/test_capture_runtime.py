@@ -59,7 +59,9 @@ async def test_tabular_files_rotate_at_the_age_limit(world: World, autojump_cloc
     assert len(list(world.root.rglob(f"*{CAPTURE_EXT}"))) == 4
 
 
-async def test_rotate_request_returns_once_open_files_are_durable_captures(world: World, autojump_clock):
+async def test_rotate_request_returns_once_open_files_are_durable_captures(
+    world: World, autojump_clock
+):
     async def during(runtime: CaptureRuntime):
         await trio.sleep(3)
         open_at_request = list(world.root.rglob(f"*{PROG_EXT}"))
@@ -73,7 +75,9 @@ async def test_rotate_request_returns_once_open_files_are_durable_captures(world
     await _run_for(world, world.plan(world.collector("s", 10.0)), 0, during)
 
 
-async def test_reconfigure_changes_rate_without_losing_or_duplicating_readings(world: World, autojump_clock):
+async def test_reconfigure_changes_rate_without_losing_or_duplicating_readings(
+    world: World, autojump_clock
+):
     async def during(runtime: CaptureRuntime):
         await trio.sleep(10)
         await runtime.apply(world.plan(world.collector("s", 20.0)))
@@ -95,7 +99,9 @@ async def test_unchanged_collectors_keep_running_across_a_reconfigure(world: Wor
         await runtime.apply(world.plan(world.collector("a", 2.0), world.collector("b", 4.0)))
         await trio.sleep(5)
 
-    runtime = await _run_for(world, world.plan(world.collector("a", 2.0), world.collector("b", 2.0)), 0, during)
+    runtime = await _run_for(
+        world, world.plan(world.collector("a", 2.0), world.collector("b", 2.0)), 0, during
+    )
     a_stats = runtime.collector_stats[("rdk:component:sensor", "a", "Readings")]
     # "a" was never restarted: one schedule from t=0, 2 Hz for 10 s.
     assert a_stats.captured in (20, 21)
@@ -103,23 +109,32 @@ async def test_unchanged_collectors_keep_running_across_a_reconfigure(world: Wor
 
 async def test_failing_component_is_counted_and_others_keep_capturing(world: World, autojump_clock):
     CountingSensor.knobs["bad"] = Knobs(fail=True)
-    runtime = await _run_for(world, world.plan(world.collector("bad", 5.0), world.collector("ok", 5.0)), 10.0)
+    runtime = await _run_for(
+        world, world.plan(world.collector("bad", 5.0), world.collector("ok", 5.0)), 10.0
+    )
     bad = runtime.collector_stats[("rdk:component:sensor", "bad", "Readings")]
     assert bad.errors >= 50
     assert "sensor unplugged" in bad.last_error
     assert len(world.seqs("ok")) >= 50
 
 
-async def test_hanging_component_times_out_and_misses_ticks_without_bunching(world: World, autojump_clock):
+async def test_hanging_component_times_out_and_misses_ticks_without_bunching(
+    world: World, autojump_clock
+):
     CountingSensor.knobs["slow"] = Knobs(hang=True)
     runtime = await _run_for(world, world.plan(world.collector("slow", 10.0, timeout_s=0.35)), 10.0)
     stats = runtime.collector_stats[("rdk:component:sensor", "slow", "Readings")]
     # Each call hangs 0.35 s: it takes 4 tick slots, so ~1 call per 0.4 s, 3 ticks missed each.
     assert 24 <= stats.timeouts <= 26
-    assert stats.missed_ticks == 3 * stats.timeouts or abs(stats.missed_ticks - 3 * stats.timeouts) <= 3
+    assert (
+        stats.missed_ticks == 3 * stats.timeouts
+        or abs(stats.missed_ticks - 3 * stats.timeouts) <= 3
+    )
 
 
-async def test_full_disk_drops_and_counts_then_capture_resumes_by_itself(world: World, autojump_clock):
+async def test_full_disk_drops_and_counts_then_capture_resumes_by_itself(
+    world: World, autojump_clock
+):
     async def during(runtime: CaptureRuntime):
         await trio.sleep(5)
         world.fs.full = True
@@ -127,10 +142,13 @@ async def test_full_disk_drops_and_counts_then_capture_resumes_by_itself(world: 
         world.fs.full = False
         await trio.sleep(40)  # the writer's backoff may wait up to 30 s
 
-    runtime = await _run_for(world, world.plan(world.collector("s", 10.0, queue_size=16)), 0, during)
+    runtime = await _run_for(
+        world, world.plan(world.collector("s", 10.0, queue_size=16)), 0, during
+    )
     stats = runtime.collector_stats[("rdk:component:sensor", "s", "Readings")]
     assert world.fs.failures > 0
-    assert runtime.writer is not None and runtime.writer.stats.io_errors > 0
+    assert runtime.writer is not None
+    assert runtime.writer.stats.io_errors > 0
     assert not runtime.writer.stats.retrying
     assert stats.dropped > 100
     seqs = world.seqs("s")

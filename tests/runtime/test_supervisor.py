@@ -46,7 +46,9 @@ async def test_failed_child_is_restarted_with_backoff_and_counted(autojump_clock
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             t0 = trio.current_time()
-            await nursery.start(sup.run, [ChildSpec("flaky", _recorder(log, "flaky", fail_times=3))])
+            await nursery.start(
+                sup.run, [ChildSpec("flaky", _recorder(log, "flaky", fail_times=3))]
+            )
             await trio.sleep(30)
             assert sup.stats["flaky"].failures == 3
             assert sup.stats["flaky"].starts == 4
@@ -64,7 +66,10 @@ async def test_one_failing_child_never_stops_its_siblings(autojump_clock):
         async with trio.open_nursery() as nursery:
             await nursery.start(
                 sup.run,
-                [ChildSpec("ok", _recorder(log, "ok")), ChildSpec("bad", _recorder(log, "bad", fail_times=20))],
+                [
+                    ChildSpec("ok", _recorder(log, "ok")),
+                    ChildSpec("bad", _recorder(log, "bad", fail_times=20)),
+                ],
             )
             await trio.sleep(30)
             assert log.count("start ok") == 1
@@ -74,7 +79,12 @@ async def test_one_failing_child_never_stops_its_siblings(autojump_clock):
 
 async def test_supervisor_gives_up_when_intensity_is_exceeded(autojump_clock):
     sup = Supervisor("t", rng=random.Random(0), intensity=2, period=60, backoff_initial=0.01)
-    with trio.fail_after(60), pytest.RaisesGroup(pytest.RaisesExc(SupervisorGaveUp, match="3 failures"), flatten_subgroups=True):
+    with (
+        trio.fail_after(60),
+        pytest.RaisesGroup(
+            pytest.RaisesExc(SupervisorGaveUp, match="3 failures"), flatten_subgroups=True
+        ),
+    ):
         async with trio.open_nursery() as nursery:
             await nursery.start(sup.run, [ChildSpec("bad", _recorder([], "bad", fail_times=100))])
 
@@ -84,7 +94,10 @@ async def test_temporary_child_is_not_restarted(autojump_clock):
     sup = Supervisor("t", rng=random.Random(0))
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            await nursery.start(sup.run, [ChildSpec("once", _recorder(log, "once", fail_times=5), Restart.TEMPORARY)])
+            await nursery.start(
+                sup.run,
+                [ChildSpec("once", _recorder(log, "once", fail_times=5), Restart.TEMPORARY)],
+            )
             await trio.sleep(5)
             assert log == ["start once", "stop once"]
             assert sup.child_ids() == []
