@@ -162,6 +162,7 @@ class Agent:
                     "errors": stats.errors,
                     "timeouts": stats.timeouts,
                     "filtered": stats.filtered,
+                    "tick_lateness_p99_ms": stats.lateness.percentile(99) * 1e3,
                     "last_error": stats.last_error,
                 }
             )

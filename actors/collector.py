@@ -10,12 +10,13 @@ to the writer's mailbox without blocking: when the method's in-flight budget
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
 
 from actors.components import Binary, SkipReading, Tabular
+from actors.histogram import LatencyHistogram
 from actors.messages import CaptureMsg
 from actors.ratelimit import RateLimitedLog
 
@@ -63,6 +64,7 @@ class CollectorStats:
     filtered: int = 0
     last_error: str = ""
     started_at: float | None = None
+    lateness: LatencyHistogram = field(default_factory=LatencyHistogram, repr=False)
 
 
 def default_timeout(frequency_hz: float) -> float:
@@ -109,23 +111,24 @@ class Collector:
         task_status.started()
         tick = 0
         while True:
-            await trio.sleep_until(start + tick * interval)
+            due = start + tick * interval
+            await trio.sleep_until(due)
+            self.stats.lateness.add(trio.current_time() - due)
             self.stats.ticks += 1
             await self._capture_once()
-            behind = trio.current_time() - (start + tick * interval)
+            behind = trio.current_time() - due
             skipped = int(behind // interval)  # ticks already past: skip, don't bunch
             self.stats.missed_ticks += skipped
             tick += 1 + skipped
 
     async def _capture_once(self) -> None:
-        # Shielded: a stop (reconfigure, shutdown) lets the capture in flight finish,
-        # bounded by its timeout, and delivers it; Cancelled then lands at the sleep.
-        with trio.CancelScope(shield=True):
-            await self._capture_shielded()
-
-    async def _capture_shielded(self) -> None:
         requested = self._clock.now_ns()
-        with trio.move_on_after(self.settings.timeout_s) as scope:
+        # One scope does both jobs (it is the hot path): shielded, so a stop
+        # (reconfigure, shutdown) lets the capture in flight finish and delivers it,
+        # with Cancelled landing at the next sleep; its own deadline is the timeout.
+        with trio.CancelScope(
+            shield=True, deadline=trio.current_time() + self.settings.timeout_s
+        ) as scope:
             try:
                 result = await self._component.capture(self.settings.method, self.settings.params)
             except SkipReading:

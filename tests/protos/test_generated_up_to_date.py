@@ -20,7 +20,11 @@ needs_generator = pytest.mark.skipif(
 
 
 def _tree(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @needs_generator
@@ -31,7 +35,11 @@ def test_generated_code_matches_proto_sources(tmp_path: Path) -> None:
     )
     committed = ROOT / "protos" / "gen"
     assert _tree(out) == _tree(committed), "generated file set differs: run `make protos`"
-    stale = [name for name in sorted(_tree(out)) if not filecmp.cmp(out / name, committed / name, shallow=False)]
+    stale = [
+        name
+        for name in sorted(_tree(out))
+        if not filecmp.cmp(out / name, committed / name, shallow=False)
+    ]
     assert not stale, f"stale generated files (run `make protos`): {stale}"
 
 
