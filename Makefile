@@ -35,8 +35,10 @@ unit: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+# Benchmarks print figures (docs/performance.md records them); never run by `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench.codec
+	$(BIN)/python -m bench.capture
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

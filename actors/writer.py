@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("ferry.writer")
 
-BATCH = 512
+BATCH = 4096
+# After the first reading of a batch, let more arrive before writing: one wake-up
+# and one thread hop per window instead of one per reading. Far below the fsync
+# interval, so it adds nothing to what a crash can lose.
+BATCH_WINDOW_S = 0.01
 SHUTDOWN_BOUND_S = 10.0
 _BACKOFF_INITIAL = 0.1
 _BACKOFF_MAX = 30.0
@@ -82,8 +86,10 @@ class Writer:
         try:
             while True:
                 deadline = self._store.next_deadline(trio.current_time())
-                with trio.move_on_at(deadline):
+                with trio.move_on_at(deadline) as idle:
                     self._accept(await self._inbox.receive())
+                if not idle.cancelled_caught:
+                    await trio.sleep(BATCH_WINDOW_S)
                 self._accept_ready()
                 await self._process()
         finally:
