@@ -16,8 +16,10 @@ _MAX_VARINT_BYTES = 10
 _UINT64 = 1 << 64
 
 # Encoded varints for 0..16383, the lengths nearly every record uses. A constant
-# table, not a cache: it never changes after import.
-_SMALL = tuple(
+# table, not a cache: it never changes after import. Hot paths index it directly
+# (``SMALL_VARINTS[n] if n < SMALL_LIMIT else encode_varint(n)``) to skip a call.
+SMALL_LIMIT = 1 << 14
+_SMALL = SMALL_VARINTS = tuple(
     bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7]) for n in range(1 << 14)
 )
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import final
 
 from actors.codec._pbwire import (
+    SMALL_LIMIT,
+    SMALL_VARINTS,
     WIRE_LEN,
     WIRE_VARINT,
     WireError,
@@ -109,7 +111,8 @@ class RecordEncoder:
     def _metadata(self, requested_ns: int, received_ns: int, annotations: bytes) -> bytes:
         req = self._timestamp(requested_ns)
         rec = self._timestamp(received_ns)
-        out = b"\x0a" + encode_varint(len(req)) + req + b"\x12" + encode_varint(len(rec)) + rec
+        # Timestamps are at most 16 bytes: their lengths are single-byte varints.
+        out = b"\x0a" + SMALL_VARINTS[len(req)] + req + b"\x12" + SMALL_VARINTS[len(rec)] + rec
         if annotations:
             out += b"\x22" + encode_varint(len(annotations)) + annotations
         return out
@@ -124,10 +127,17 @@ class RecordEncoder:
         """One framed tabular record (varint length + SensorData with ``struct``)."""
         meta = self._metadata(time_requested_ns, time_received_ns, annotations)
         body = self._struct.encode(data)
+        n = len(body)
         record = (
-            b"\x0a" + encode_varint(len(meta)) + meta + b"\x12" + encode_varint(len(body)) + body
+            b"\x0a"
+            + encode_varint(len(meta))
+            + meta
+            + b"\x12"
+            + (SMALL_VARINTS[n] if n < SMALL_LIMIT else encode_varint(n))
+            + body
         )
-        return encode_varint(len(record)) + record
+        n = len(record)
+        return (SMALL_VARINTS[n] if n < SMALL_LIMIT else encode_varint(n)) + record
 
     def binary_prefix(
         self,

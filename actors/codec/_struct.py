@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import TypeAlias, final
 
 from actors.codec._pbwire import (
+    SMALL_LIMIT,
+    SMALL_VARINTS,
     WIRE_FIXED64,
     WIRE_LEN,
     WIRE_VARINT,
@@ -36,6 +38,8 @@ _TRUE = b"\x20\x01"  # Value.bool_value = true
 _FALSE = b"\x20\x00"
 _KEY_CACHE_LIMIT = 4096
 _varint = encode_varint
+_SMALL = SMALL_VARINTS
+_LIMIT = SMALL_LIMIT
 # What encoding a non-JSON-like value raises; struct.error is an int beyond a double's range.
 _ENCODE_ERRORS = (TypeError, AttributeError, OverflowError, UnicodeEncodeError, _binary.error)
 
@@ -106,12 +110,15 @@ class StructEncoder:
             cls = value.__class__
             if cls is float or cls is int:
                 # The common case, inlined: entry = key, then Value{number_value}: 11 bytes.
-                append(b"\x0a" + _varint(len(key_bytes) + 11) + key_bytes + b"\x12\x09\x11")
-                append(_pack_double(value))
+                n = len(key_bytes) + 11
+                append(b"\x0a" + (_SMALL[n] if n < _LIMIT else _varint(n)) + key_bytes)
+                append(b"\x12\x09\x11" + _pack_double(value))
                 continue
             value_bytes = self._value(value)
-            entry = key_bytes + b"\x12" + _varint(len(value_bytes)) + value_bytes
-            append(b"\x0a" + _varint(len(entry)))
+            n = len(value_bytes)
+            entry = key_bytes + b"\x12" + (_SMALL[n] if n < _LIMIT else _varint(n)) + value_bytes
+            n = len(entry)
+            append(b"\x0a" + (_SMALL[n] if n < _LIMIT else _varint(n)))
             append(entry)
         return b"".join(parts)
 
@@ -126,7 +133,7 @@ class StructEncoder:
             return _TRUE if value else _FALSE
         if value is None:
             return _NULL
-        if isinstance(value, Mapping):
+        if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101 - dict first: ABC checks are slow
             body = self._struct(value)
             return b"\x2a" + _varint(len(body)) + body
         if isinstance(value, (list, tuple)):
