@@ -47,6 +47,7 @@ def plan_from_resolved(resolved: ResolvedConfig) -> CapturePlan:
             queue_size=m.capture_queue_size,
             buffer_bytes=m.capture_buffer_size,
             max_file_bytes=settings.maximum_capture_file_size_bytes,
+            max_file_age_s=settings.maximum_capture_file_age_s,
         )
         collectors[plan.key] = plan
     used = {m.resource.name for m in collectors.values()}
@@ -55,6 +56,7 @@ def plan_from_resolved(resolved: ResolvedConfig) -> CapturePlan:
         components={name: c for name, c in components.items() if name in used},
         collectors=collectors,
         capture_dirs=frozenset(dirs),
+        fsync_interval_s=settings.capture_fsync_interval_s,
     )
 
 

@@ -46,6 +46,8 @@ DEFAULT_SYNC_INTERVAL_MINS = 0.1
 DEFAULT_FILE_LAST_MODIFIED_MILLIS = 10_000
 DEFAULT_DELETE_EVERY_NTH_WHEN_DISK_FULL = 5
 DEFAULT_MAXIMUM_CAPTURE_FILE_SIZE_BYTES = 262_144
+DEFAULT_FSYNC_INTERVAL_S = 1.0
+DEFAULT_MAXIMUM_CAPTURE_FILE_AGE_S = 300.0
 FERRY_HOME_ENV = "FERRY_HOME"
 
 CaptureKey = tuple[str, str, str]
@@ -136,6 +138,8 @@ class DataManagerSettings:
     retention_max_capture_dir_bytes: int | None
     retention_max_age_hours: float | None
     min_free_bytes: int
+    capture_fsync_interval_s: float = 1.0
+    maximum_capture_file_age_s: float = 300.0
 
     @property
     def sync_interval_ms(self) -> int:
@@ -295,6 +299,10 @@ def _settings(
         retention_max_capture_dir_bytes=a.retention_max_capture_dir_bytes or None,
         retention_max_age_hours=a.retention_max_age_hours or None,
         min_free_bytes=a.min_free_bytes,
+        capture_fsync_interval_s=a.capture_fsync_interval_secs or DEFAULT_FSYNC_INTERVAL_S,
+        maximum_capture_file_age_s=(
+            a.maximum_capture_file_age_secs or DEFAULT_MAXIMUM_CAPTURE_FILE_AGE_S
+        ),
     )
 
 

@@ -265,3 +265,23 @@ def test_api_key_is_not_shown_in_reprs():
     loaded = parse_config(robot(cloud=CLOUD))
     assert "secret" not in repr(loaded.config)
     assert "secret" not in repr(loaded.resolve(environ=ENV).cloud)
+
+
+def test_durability_window_and_file_age_are_configurable_with_defaults():
+    from actors.config import parse_config
+
+    def settings(attributes):
+        doc = {
+            "services": [
+                {"name": "dm", "api": "rdk:service:data_manager", "attributes": attributes}
+            ]
+        }
+        return parse_config(doc).resolve().data_manager
+
+    default = settings({})
+    assert default.capture_fsync_interval_s == 1.0
+    assert default.maximum_capture_file_age_s == 300.0
+    tuned = settings({"capture_fsync_interval_secs": 0.25, "maximum_capture_file_age_secs": 60})
+    assert tuned.capture_fsync_interval_s == 0.25
+    assert tuned.maximum_capture_file_age_s == 60
+    assert settings({"capture_fsync_interval_secs": 0}).capture_fsync_interval_s == 1.0
