@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, final
 
 from actors.components._geometry import UR5E_DH, dh_chain, orientation_vector
 from actors.components._protocol import Tabular
-from actors.components._support import Dispatcher, number_attr
+from actors.components._support import DispatchedComponent, Dispatcher, number_attr
 
 if TYPE_CHECKING:
     import random
@@ -28,7 +28,7 @@ JOINTS = 6
 
 
 @final
-class FakeArm:
+class FakeArm(DispatchedComponent):
     """``rdk:component:arm`` model ``fake``: smooth, seeded joint motion.
 
     Attributes (all optional):
@@ -64,17 +64,6 @@ class FakeArm:
         self._dispatch = Dispatcher(
             ctx, {"JointPositions": self._joint_positions, "EndPosition": self._end_position}
         )
-
-    def capture_methods(self) -> frozenset[str]:
-        """``JointPositions``, ``EndPosition`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     def joints_deg(self) -> list[float]:
         """The noise-free joint angles now, in degrees."""

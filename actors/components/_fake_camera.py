@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 from PIL import Image, ImageChops, ImageDraw
 
 from actors.components._protocol import Binary
-from actors.components._support import Dispatcher, int_attr, run_blocking
+from actors.components._support import DispatchedComponent, Dispatcher, int_attr, run_blocking
 from protos.gen.viam.app.data import v1 as data_pb
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ SOURCES: Final = ("color", "depth")
 
 
 @final
-class FakeCamera:
+class FakeCamera(DispatchedComponent):
     """``rdk:component:camera`` model ``fake``: moving test-pattern frames.
 
     Attributes (all optional):
@@ -81,17 +81,6 @@ class FakeCamera:
                 "NextPointCloud": self._next_point_cloud,
             },
         )
-
-    def capture_methods(self) -> frozenset[str]:
-        """``ReadImage``, ``GetImages``, ``NextPointCloud`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     def _next_frame(self) -> int:
         self._frame += 1

@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING, final
 
 from actors.components._protocol import Tabular
-from actors.components._support import Dispatcher, int_attr, number_attr
+from actors.components._support import DispatchedComponent, Dispatcher, int_attr, number_attr
 
 if TYPE_CHECKING:
     from actors.components._protocol import Captured, ComponentContext
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @final
-class FakeMotor:
+class FakeMotor(DispatchedComponent):
     """``rdk:component:motor`` model ``fake``: a motor at constant power, optionally cycling.
 
     Attributes (all optional):
@@ -53,17 +53,6 @@ class FakeMotor:
         self._start_revs = round(ctx.rng.uniform(0.0, 1.0), 6)
         self._dispatch = Dispatcher(ctx, {"Position": self._position, "IsPowered": self._powered})
 
-    def capture_methods(self) -> frozenset[str]:
-        """``Position``, ``IsPowered`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
-
     def _elapsed(self) -> float:
         return (self._clock.now_ns() - self._t0_ns) / 1e9
 
@@ -89,7 +78,7 @@ class FakeMotor:
 
 
 @final
-class FakeEncoder:
+class FakeEncoder(DispatchedComponent):
     """``rdk:component:encoder`` model ``fake``: an incremental encoder on a turning shaft.
 
     Attributes (all optional):
@@ -116,17 +105,6 @@ class FakeEncoder:
         self._t0_ns = ctx.clock.now_ns()
         self._start_ticks = ctx.rng.randrange(self._tpr)
         self._dispatch = Dispatcher(ctx, {"TicksCount": self._ticks})
-
-    def capture_methods(self) -> frozenset[str]:
-        """``TicksCount`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     async def _ticks(self, params: Params) -> Captured:
         del params

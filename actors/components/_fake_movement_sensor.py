@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from actors.components._geometry import orientation_vector, rot_z
 from actors.components._protocol import Tabular
-from actors.components._support import Dispatcher, number_attr
+from actors.components._support import DispatchedComponent, Dispatcher, number_attr
 
 if TYPE_CHECKING:
     import random
@@ -48,7 +48,7 @@ class _Motion:
 
 
 @final
-class FakeMovementSensor:
+class FakeMovementSensor(DispatchedComponent):
     """``rdk:component:movement_sensor`` model ``fake``: a vehicle driving circles.
 
     Attributes (all optional):
@@ -104,17 +104,6 @@ class FakeMovementSensor:
                 "Readings": self._readings,
             },
         )
-
-    def capture_methods(self) -> frozenset[str]:
-        """The seven movement-sensor methods and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     def _motion(self) -> _Motion:
         t = (self._clock.now_ns() - self._t0_ns) / 1e9

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
 from actors.components._protocol import Tabular
-from actors.components._support import Dispatcher, bool_attr, number_attr
+from actors.components._support import DispatchedComponent, Dispatcher, bool_attr, number_attr
 
 if TYPE_CHECKING:
     import random
@@ -38,7 +38,7 @@ class _Sample:
 
 
 @final
-class FakePowerSensor:
+class FakePowerSensor(DispatchedComponent):
     """``rdk:component:power_sensor`` model ``fake``: battery voltage, load current, power.
 
     Attributes (all optional):
@@ -80,17 +80,6 @@ class FakePowerSensor:
                 "Readings": self._readings,
             },
         )
-
-    def capture_methods(self) -> frozenset[str]:
-        """``Voltage``, ``Current``, ``Power``, ``Readings`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     def _sample(self) -> _Sample:
         t = (self._clock.now_ns() - self._t0_ns) / 1e9

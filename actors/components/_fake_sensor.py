@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
 from actors.components._protocol import Tabular
-from actors.components._support import Dispatcher, number_attr, str_list_attr
+from actors.components._support import DispatchedComponent, Dispatcher, number_attr, str_list_attr
 
 if TYPE_CHECKING:
     import random
@@ -49,7 +49,7 @@ DEFAULT_CHANNELS: Final = ("temperature", "humidity", "pressure")
 
 
 @final
-class FakeSensor:
+class FakeSensor(DispatchedComponent):
     """``rdk:component:sensor`` model ``fake``: seeded environmental readings.
 
     Attributes (all optional):
@@ -81,17 +81,6 @@ class FakeSensor:
             for c in self._channels
         ]
         self._dispatch = Dispatcher(ctx, {"Readings": self._readings})
-
-    def capture_methods(self) -> frozenset[str]:
-        """``Readings`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     async def _readings(self, params: Params) -> Captured:
         del params  # Viam passes them as ``extra``; the fake has no use for them.

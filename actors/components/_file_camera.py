@@ -19,7 +19,7 @@ from PIL import Image
 
 from actors.components._fake_camera import PNG, encode, image_mime, source_annotation
 from actors.components._protocol import Binary, ComponentConfigError
-from actors.components._support import Dispatcher, run_blocking, str_attr
+from actors.components._support import DispatchedComponent, Dispatcher, run_blocking, str_attr
 
 if TYPE_CHECKING:
     from actors.components._protocol import Captured, ComponentContext
@@ -31,7 +31,7 @@ _TRANSCODE_JPEG_QUALITY: Final = 90
 
 
 @final
-class FileCamera:
+class FileCamera(DispatchedComponent):
     """``rdk:component:camera`` model ``file``: serves a folder's JPEG/PNG files in turn.
 
     Attributes:
@@ -71,14 +71,6 @@ class FileCamera:
     def folder(self) -> Path:
         """The folder served."""
         return self._folder
-
-    def capture_methods(self) -> frozenset[str]:
-        """``ReadImage``, ``GetImages`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
 
     async def aclose(self) -> None:
         """Nothing to release: files are opened and closed per frame."""

@@ -347,3 +347,24 @@ class Dispatcher:
             raise UnknownMethod(msg)
         await self.faults.inject(method)
         return await handler(params)
+
+
+class DispatchedComponent:
+    """Base of the built-in models: capture methods come from ``self._dispatch``.
+
+    A model builds its ``Dispatcher`` in ``__init__``; this class answers the rest
+    of the ``Component`` protocol from it. Models holding resources override ``aclose``.
+    """
+
+    _dispatch: Dispatcher
+
+    def capture_methods(self) -> frozenset[str]:
+        """The dispatcher's methods, ``DoCommand`` included."""
+        return self._dispatch.methods
+
+    async def capture(self, method: str, params: Params) -> Captured:
+        """Captures ``method``; see the model's docstring for shapes."""
+        return await self._dispatch.capture(method, params)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, final
 import psutil
 
 from actors.components._protocol import Tabular
-from actors.components._support import Dispatcher, run_blocking, str_list_attr
+from actors.components._support import DispatchedComponent, Dispatcher, run_blocking, str_list_attr
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,7 +29,7 @@ CpuSample = list[tuple[float, float]]
 
 
 @final
-class SystemSensor:
+class SystemSensor(DispatchedComponent):
     """``rdk:component:sensor`` model ``system``: CPU, memory, disk, network, load, temperatures.
 
     Attributes (all optional):
@@ -55,17 +55,6 @@ class SystemSensor:
         self._runner = ctx.runner
         self._prev_cpu: CpuSample | None = None
         self._dispatch = Dispatcher(ctx, {"Readings": self._readings})
-
-    def capture_methods(self) -> frozenset[str]:
-        """``Readings`` and ``DoCommand``."""
-        return self._dispatch.methods
-
-    async def capture(self, method: str, params: Params) -> Captured:
-        """Captures ``method``; see the class docstring for shapes."""
-        return await self._dispatch.capture(method, params)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     async def _readings(self, params: Params) -> Captured:
         del params
