@@ -23,6 +23,16 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+DEFAULT_API = ("127.0.0.1", 8085)
+
+
+def add_api_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """Adds ``--api HOST:PORT``, the agent's local API address (run, status, sync)."""
+    parser.add_argument(
+        "--api", type=parse_address, default=DEFAULT_API, metavar="HOST:PORT", help=help_text
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds ``ferry run``."""
     parser = subparsers.add_parser(
@@ -36,13 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--log-level", choices=("debug", "info", "warning", "error"), default="info"
     )
-    parser.add_argument(
-        "--api",
-        type=parse_address,
-        default=("127.0.0.1", 8085),
-        metavar="HOST:PORT",
-        help="local API address (default 127.0.0.1:8085; port 0 picks a free one)",
-    )
+    add_api_argument(parser, "local API address (default 127.0.0.1:8085; port 0 picks a free one)")
     parser.add_argument("--no-api", action="store_true", help="do not serve the local API")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the fake components' data (default 0)"

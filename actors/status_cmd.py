@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from actors.run_cmd import parse_address
+from actors.run_cmd import add_api_argument
 
 if TYPE_CHECKING:
     import argparse
@@ -23,13 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="show a running agent's collectors, files and disk",
         description="Ask a running agent (ferry run) for its status over its local API.",
     )
-    parser.add_argument(
-        "--api",
-        type=parse_address,
-        default=("127.0.0.1", 8085),
-        metavar="HOST:PORT",
-        help="the agent's local API (default 127.0.0.1:8085)",
-    )
+    add_api_argument(parser, "the agent's local API (default 127.0.0.1:8085)")
     parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
     parser.set_defaults(handler=_handle)
 
