@@ -15,23 +15,19 @@ from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
 
-from actors.components import Binary, SkipReading, Tabular
+from actors.capture_sink import CaptureSink
+from actors.components import SkipReading
 from actors.histogram import LatencyHistogram
-from actors.messages import CaptureMsg
-from actors.ratelimit import RateLimitedLog
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from actors.codec import JsonObject, JsonValue
-    from actors.components import Captured, Component
+    from actors.codec import JsonValue
+    from actors.components import Component
     from actors.messages import InflightGauge, StreamSpec, WriterMsg
     from actors.ports import WallClock
 
 LOGGER = logging.getLogger("ferry.collector")
-
-# How a method's response is wrapped in the stored Struct (spec §2.3).
-_WRAP = {"Readings": "readings", "DoCommand": "docommand_output"}
 
 
 @final
@@ -93,12 +89,9 @@ class Collector:
     ) -> None:
         self.settings = settings
         self._component = component
-        self._outbox = outbox
-        self._gauge = gauge
         self.stats = stats
         self._clock = clock
-        self._errors = RateLimitedLog(LOGGER, interval=10.0)
-        self._name = "/".join(settings.stream.key[1:])
+        self._sink = CaptureSink(settings.stream, settings.method, outbox, gauge, stats)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -135,71 +128,10 @@ class Collector:
                 self.stats.filtered += 1
                 return
             except Exception as exc:
-                self._failed(f"{type(exc).__name__}: {exc}")
+                self._sink.failed(f"{type(exc).__name__}: {exc}")
                 return
         if scope.cancelled_caught:
             self.stats.timeouts += 1
-            self._failed(f"no answer within {self.settings.timeout_s:g}s")
+            self._sink.failed(f"no answer within {self.settings.timeout_s:g}s")
             return
-        self._emit(requested, self._clock.now_ns(), result)
-
-    def _emit(self, requested: int, received: int, result: Captured) -> None:
-        if isinstance(result, Tabular):
-            data: JsonObject = result.data
-            wrap = _WRAP.get(self.settings.method)
-            if wrap is not None:
-                data = {wrap: data}
-            self._send(
-                CaptureMsg(
-                    self.settings.stream,
-                    self._gauge,
-                    requested,
-                    result.time_received_ns or received,
-                    data,
-                )
-            )
-            return
-        for item in result:
-            if not isinstance(item, Binary):
-                self._failed(f"returned {type(item).__name__}, expected Binary")
-                return
-            self._send(
-                CaptureMsg(
-                    self.settings.stream,
-                    self._gauge,
-                    requested,
-                    item.time_received_ns or received,
-                    payload=item.payload,
-                    mime_type=item.mime_type,
-                    annotations=item.annotations,
-                )
-            )
-
-    def _send(self, msg: CaptureMsg) -> None:
-        if self._gauge.inflight >= self._gauge.capacity:
-            self._dropped()
-            return
-        try:
-            self._outbox.send_nowait(msg)
-        except trio.WouldBlock:
-            self._dropped()
-            return
-        self._gauge.inflight += 1
-        self.stats.captured += 1
-
-    def _dropped(self) -> None:
-        self.stats.dropped += 1
-        self._errors.log(
-            logging.WARNING,
-            trio.current_time(),
-            "%s: writer is behind, dropping readings (capture_queue_size %d)",
-            self._name,
-            self._gauge.capacity,
-        )
-
-    def _failed(self, reason: str) -> None:
-        self.stats.errors += 1
-        self.stats.last_error = reason
-        self._errors.log(
-            logging.ERROR, trio.current_time(), "%s: capture failed: %s", self._name, reason
-        )
+        self._sink.emit(requested, self._clock.now_ns(), result)
