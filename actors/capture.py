@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
 
+from actors.capture_sink import CaptureSink
 from actors.capture_store import CaptureStore
+from actors.cohort import Cohort, CohortMember
 from actors.collector import Collector, CollectorSettings, CollectorStats, default_timeout
-from actors.components import ComponentConfigError, ComponentContext
+from actors.components import ComponentConfigError, ComponentContext, NowaitCapture
 from actors.messages import InflightGauge, RotateRequest, WriterMsg
 from actors.plan import CapturePlan
 from actors.supervisor import ChildSpec, Supervisor
@@ -78,6 +80,8 @@ class CaptureRuntime:
         self._plan = CapturePlan()
         self._components: dict[str, _Running] = {}
         self._gauges: dict[StreamKey, InflightGauge] = {}
+        self._cohorts: dict[float, Cohort] = {}
+        self._in_cohort: dict[StreamKey, float] = {}
         self.collector_stats: dict[StreamKey, CollectorStats] = {}
         self._lock = trio.Lock()
         self._outbox: trio.MemorySendChannel[WriterMsg] | None = None
@@ -133,7 +137,7 @@ class CaptureRuntime:
                 if plan.collectors.get(key) != cp or cp.resource.name in changed_components
             ]
             for key in stop:
-                await self._require_collectors().terminate_child(_child_id(key))
+                await self._stop_collector(key)
             await self._close_components(sorted(changed_components))
             for name, cplan in plan.components.items():
                 if name not in self._components:
@@ -204,6 +208,14 @@ class CaptureRuntime:
         gauge.capacity = cp.queue_size
         stats = self.collector_stats.setdefault(cp.key, CollectorStats())
         params: dict[str, JsonValue] = dict(cp.params)
+        component = running.component
+        if isinstance(component, NowaitCapture) and cp.method in component.nowait_methods():
+            assert self._outbox is not None
+            sink = CaptureSink(cp.stream(), cp.method, self._outbox, gauge, stats)
+            cohort = await self._cohort(cp.frequency_hz)
+            cohort.add(cp.key, CohortMember(cp.method, params, component.capture_nowait, sink))
+            self._in_cohort[cp.key] = cp.frequency_hz
+            return
         settings = CollectorSettings(
             stream=cp.stream(),
             method=cp.method,
@@ -219,6 +231,28 @@ class CaptureRuntime:
         spec = ChildSpec(_child_id(cp.key), collector.run, shutdown=settings.timeout_s + 1.0)
         await self._require_collectors().start_child(spec)
 
+    async def _cohort(self, frequency_hz: float) -> Cohort:
+        """The cohort of ``frequency_hz``, started on first use."""
+        cohort = self._cohorts.get(frequency_hz)
+        if cohort is None:
+            cohort = Cohort(frequency_hz, self._seams.clock)
+            self._cohorts[frequency_hz] = cohort
+            await self._require_collectors().start_child(
+                ChildSpec(_cohort_id(frequency_hz), cohort.run)
+            )
+        return cohort
+
+    async def _stop_collector(self, key: StreamKey) -> None:
+        frequency = self._in_cohort.pop(key, None)
+        if frequency is None:
+            await self._require_collectors().terminate_child(_child_id(key))
+            return
+        cohort = self._cohorts[frequency]
+        cohort.remove(key)
+        if not cohort.members:
+            del self._cohorts[frequency]
+            await self._require_collectors().terminate_child(_cohort_id(frequency))
+
     def _require_collectors(self) -> Supervisor:
         if self._collectors is None:
             raise RuntimeError("capture runtime is not running")
@@ -227,3 +261,7 @@ class CaptureRuntime:
 
 def _child_id(key: StreamKey) -> str:
     return "/".join(key)
+
+
+def _cohort_id(frequency_hz: float) -> str:
+    return f"cohort@{frequency_hz!r}Hz"

@@ -28,13 +28,15 @@ from actors.components import ResourceName, Tabular
 from actors.components._registry import Registry
 from actors.histogram import LatencyHistogram
 from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
+from actors.run_cmd import tune_for_latency
 
 API = "rdk:component:sensor"
 READING = {"temperature_c": 21.5, "humidity": 40.0, "pressure_hpa": 1013.2, "ok": True}
 
 
-class InstantSensor:
-    """Answers at once with the same small reading: measures Ferry, not a device."""
+class AsyncInstantSensor:
+    """Answers at once with the same small reading, through the async ``capture``:
+    each method gets its own collector task (the path for components that may block)."""
 
     def __init__(self, ctx) -> None:
         pass
@@ -49,10 +51,20 @@ class InstantSensor:
         pass
 
 
-def _plan(root: Path, collectors: int, hz: float) -> CapturePlan:
+class InstantSensor(AsyncInstantSensor):
+    """The same, also answering ``capture_nowait``: captured by a cohort per period."""
+
+    def nowait_methods(self) -> frozenset[str]:
+        return frozenset({"Readings"})
+
+    def capture_nowait(self, method, params):
+        return Tabular(READING)
+
+
+def _plan(root: Path, collectors: int, hz: float, model: str) -> CapturePlan:
     comps, cols = {}, {}
     for i in range(collectors):
-        resource = ResourceName(API, f"s{i}", "instant")
+        resource = ResourceName(API, f"s{i}", model)
         comps[resource.name] = ComponentPlan(resource)
         cp = CollectorPlan(
             resource,
@@ -68,10 +80,11 @@ def _plan(root: Path, collectors: int, hz: float) -> CapturePlan:
 
 
 async def _run(
-    root: Path, collectors: int, hz: float, seconds: float
+    root: Path, collectors: int, hz: float, seconds: float, model: str = "instant"
 ) -> tuple[CaptureRuntime, float, float]:
     registry = Registry()
     registry.register(API, "instant", InstantSensor)
+    registry.register(API, "async-instant", AsyncInstantSensor)
     seams = CaptureSeams(
         registry=registry,
         clock=SystemWallClock(),
@@ -82,7 +95,7 @@ async def _run(
     runtime = CaptureRuntime(seams)
     proc = psutil.Process()
     async with trio.open_nursery() as nursery:
-        await nursery.start(runtime.run, _plan(root, collectors, hz))
+        await nursery.start(runtime.run, _plan(root, collectors, hz, model))
         cpu0, t0 = proc.cpu_times(), time.perf_counter()
         await trio.sleep(seconds)
         cpu1, t1 = proc.cpu_times(), time.perf_counter()
@@ -91,17 +104,24 @@ async def _run(
     return runtime, cpu, t1 - t0
 
 
-def throughput(root: Path, seconds: float) -> tuple[float, float]:
-    """Readings/s written end to end, and CPU cores used meanwhile."""
-    runtime, cpu, wall = trio.run(_run, root, 10, 20_000.0, seconds)
+def throughput(root: Path, seconds: float) -> tuple[float, float, float]:
+    """Readings/s written end to end, CPU cores used, and the share of ticks missed.
+
+    100 collectors at 1 kHz (100,000 readings/s asked for), captured by one cohort:
+    faster ticks are not possible (Trio's timer resolution is about 1 ms).
+    """
+    runtime, cpu, wall = trio.run(_run, root, 100, 1000.0, seconds)
     assert runtime.store is not None
     written = runtime.store.stats.records_written
-    return written / wall, cpu / wall
+    stats = runtime.collector_stats.values()
+    missed = sum(s.missed_ticks for s in stats)
+    ticks = sum(s.ticks for s in stats) + missed
+    return written / wall, cpu / wall, 100.0 * missed / max(ticks, 1)
 
 
-def fleet(root: Path, seconds: float) -> dict[str, float]:
+def fleet(root: Path, seconds: float, model: str = "instant") -> dict[str, float]:
     """100 collectors at 100 Hz."""
-    runtime, cpu, wall = trio.run(_run, root, 100, 100.0, seconds)
+    runtime, cpu, wall = trio.run(_run, root, 100, 100.0, seconds, model)
     merged = LatencyHistogram()
     captured = 0
     for stats in runtime.collector_stats.values():
@@ -130,27 +150,28 @@ def main() -> None:
     args = parser.parse_args()
     # Over-driven collectors log their drops; the figures below count them instead.
     logging.basicConfig(level=logging.ERROR)
-    rows = []
+    tune_for_latency()  # what `ferry run` does
+    rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        rate, cores = throughput(Path(tmp) / "t", args.seconds)
-        rows.append(
-            (
-                "capture e2e, collectors -> finished files",
-                f"{rate:,.0f}",
-                "readings/s",
-                ">= 100,000",
-            )
-        )
-        rows.append(("  CPU used meanwhile", f"{cores:.2f}", "cores", "1 core"))
-        f = fleet(Path(tmp) / "f", args.fleet_seconds)
-    rows += [
-        ("100 collectors x 100 Hz: ticks captured", f"{f['ticks_pct']:.2f}", "%", ">= 99.9"),
-        ("  readings dropped (writer behind)", f"{f['dropped']:.0f}", "readings", "0"),
-        ("  tick lateness p50", f"{f['p50_ms']:.2f}", "ms", "-"),
-        ("  tick lateness p99", f"{f['p99_ms']:.2f}", "ms", "<= 2"),
-        ("  CPU", f"{f['cpu_cores']:.2f}", "cores", "<= 0.6"),
-        ("  RSS", f"{f['rss_mb']:.0f}", "MB", "<= 80"),
-    ]
+        rate, cores, missed = throughput(Path(tmp) / "t", args.seconds)
+        rows += [
+            ("capture e2e, 100 x 1 kHz -> files", f"{rate:,.0f}", "readings/s", ">= 100,000"),
+            ("  CPU used meanwhile", f"{cores:.2f}", "cores", "1 core"),
+            ("  ticks missed (CPU-bound)", f"{missed:.1f}", "%", "-"),
+        ]
+        for label, model in (
+            ("cohort (capture_nowait)", "instant"),
+            ("own task per method (capture)", "async-instant"),
+        ):
+            f = fleet(Path(tmp) / model, args.fleet_seconds, model)
+            rows += [
+                (f"100 x 100 Hz, {label}: ticks", f"{f['ticks_pct']:.2f}", "%", ">= 99.9"),
+                ("  readings dropped (writer behind)", f"{f['dropped']:.0f}", "readings", "0"),
+                ("  tick lateness p50", f"{f['p50_ms']:.2f}", "ms", "-"),
+                ("  tick lateness p99", f"{f['p99_ms']:.2f}", "ms", "<= 2"),
+                ("  CPU", f"{f['cpu_cores']:.2f}", "cores", "<= 0.6"),
+                ("  RSS (whole process so far)", f"{f['rss_mb']:.0f}", "MB", "<= 80"),
+            ]
     print(f"machine: {os.cpu_count()} cores; fleet run {args.fleet_seconds:g} s")
     print(f"{'metric':<44} {'value':>12} {'unit':<11} goal")
     for metric, value, unit, goal in rows:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, final
+from typing import TYPE_CHECKING, Protocol, final, runtime_checkable
 
 if TYPE_CHECKING:
     import random
@@ -123,6 +123,27 @@ class Component(Protocol):
 
     async def aclose(self) -> None:
         """Releases what the component holds (devices, files)."""
+        ...
+
+
+@runtime_checkable
+class NowaitCapture(Protocol):
+    """Optional, beside ``Component``: methods that answer at once, without waiting.
+
+    Ferry captures the methods in ``nowait_methods()`` from one timer task per
+    capture period, calling ``capture_nowait`` inline: no task switch and no
+    timeout scope per reading, which is what makes hundreds of collectors at
+    100 Hz cheap. The call runs on the event loop, so it must never block: no
+    I/O, no locks, no sleeping. A method that might block belongs in
+    ``capture`` only, where each call has its own task and timeout.
+    """
+
+    def nowait_methods(self) -> frozenset[str]:
+        """The methods ``capture_nowait`` answers (a subset of ``capture_methods()``)."""
+        ...
+
+    def capture_nowait(self, method: str, params: Mapping[str, JsonValue]) -> Captured:
+        """Performs one capture of ``method`` at once; raises like ``capture``."""
         ...
 
 

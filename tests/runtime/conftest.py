@@ -75,6 +75,21 @@ class CountingSensor:
         pass
 
 
+class NowaitCountingSensor(CountingSensor):
+    """The same sensor answering synchronously: its Readings are captured by a cohort."""
+
+    def nowait_methods(self) -> frozenset[str]:
+        return frozenset({"Readings"})
+
+    def capture_nowait(self, method: str, params):
+        self.k.calls += 1
+        if self.k.fail:
+            raise RuntimeError("sensor unplugged")
+        if self.k.skip:
+            raise SkipReading
+        return Tabular({"seq": self.k.calls, "name": self.name})
+
+
 class FillableFS:
     """The real disk, except that while ``full`` every write or create fails with ENOSPC."""
 
@@ -127,6 +142,7 @@ class World:
         registry = Registry()
         registry.register(SENSOR, "counting", CountingSensor)
         registry.register(CAMERA, "counting", CountingSensor)
+        registry.register(SENSOR, "counting-nowait", NowaitCountingSensor)
         return CaptureSeams(
             registry=registry,
             clock=TrioWallClock(),
@@ -144,21 +160,37 @@ class World:
             capture_dirs=frozenset({self.root}),
         )
 
+    model: str = "counting"
+
     def collector(self, name: str, hz: float, method: str = "Readings", **kw) -> CollectorPlan:
         api = CAMERA if method == "ReadImage" else SENSOR
-        return CollectorPlan(ResourceName(api, name, "counting"), method, hz, self.root, **kw)
+        model = "counting" if method == "ReadImage" else self.model
+        return CollectorPlan(ResourceName(api, name, model), method, hz, self.root, **kw)
 
     def seqs(self, name: str) -> list[int]:
         """Every seq of ``name`` found in finished capture files, in file order."""
-        out: list[int] = []
+        return self.all_seqs().get(name, [])
+
+    def all_seqs(self) -> dict[str, list[int]]:
+        """Seqs of every sensor, reading each finished file once."""
+        out: dict[str, list[int]] = {}
         for path in sorted(self.root.rglob(f"*{CAPTURE_EXT}")):
             for _, record in iter_records(path):
-                if record.struct and record.struct["readings"]["name"] == name:
-                    out.append(int(record.struct["readings"]["seq"]))
+                if record.struct:
+                    reading = record.struct["readings"]
+                    out.setdefault(reading["name"], []).append(int(reading["seq"]))
         return out
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
+def fresh_world(root: Path, model: str) -> World:
+    """A world on one capture path only, for guarantees that belong to that path."""
     CountingSensor.knobs = {}
-    return World(tmp_path / "capture")
+    return World(root, model=model)
+
+
+@pytest.fixture(params=["counting", "counting-nowait"], ids=["own-task", "cohort"])
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> World:
+    """Every runtime guarantee is checked on both capture paths: a collector task per
+    method (components that may block) and a cohort per period (synchronous ones)."""
+    CountingSensor.knobs = {}
+    return World(tmp_path / "capture", model=request.param)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from actors.capture import CaptureRuntime
 from actors.codec import CAPTURE_EXT, PROG_EXT, iter_records
 
-from .conftest import CountingSensor, Knobs, World
+from .conftest import CountingSensor, Knobs, World, fresh_world
 
 
 async def _run_for(world: World, plan, seconds: float, during=None) -> CaptureRuntime:
@@ -119,8 +120,9 @@ async def test_failing_component_is_counted_and_others_keep_capturing(world: Wor
 
 
 async def test_hanging_component_times_out_and_misses_ticks_without_bunching(
-    world: World, autojump_clock
+    tmp_path, autojump_clock
 ):
+    world = fresh_world(tmp_path / "capture", "counting")  # only an own-task component can hang
     CountingSensor.knobs["slow"] = Knobs(hang=True)
     runtime = await _run_for(world, world.plan(world.collector("slow", 10.0, timeout_s=0.35)), 10.0)
     stats = runtime.collector_stats[("rdk:component:sensor", "slow", "Readings")]
@@ -156,3 +158,28 @@ async def test_full_disk_drops_and_counts_then_capture_resumes_by_itself(
     assert len(seqs) == len(set(seqs)) == stats.captured
     assert seqs == sorted(seqs)
     assert stats.captured + stats.dropped == CountingSensor.knobs["s"].calls
+
+
+@pytest.mark.slow
+async def test_a_cohort_captures_all_its_members_from_one_timer(tmp_path, autojump_clock):
+    world = fresh_world(tmp_path / "capture", "counting-nowait")
+    names = [f"s{i}" for i in range(50)]
+
+    async def during(runtime: CaptureRuntime):
+        await trio.sleep(5)
+        assert list(runtime._cohorts) == [100.0]  # one task for all 50 collectors
+        fewer = [world.collector(n, 100.0) for n in names[:25]]
+        await runtime.apply(world.plan(*fewer))
+        await trio.sleep(5)
+
+    plan = world.plan(*(world.collector(n, 100.0) for n in names))
+    runtime = await _run_for(world, plan, 0, during)
+    found = world.all_seqs()
+    for name in names:
+        seqs = found[name]
+        assert seqs == list(range(1, CountingSensor.knobs[name].calls + 1))
+        expected = 1000 if name in names[:25] else 500
+        assert expected <= len(seqs) <= expected + 1, name
+    stats = runtime.collector_stats[("rdk:component:sensor", "s0", "Readings")]
+    assert stats.missed_ticks == 0
+    assert stats.lateness.max == 0.0
