@@ -106,7 +106,10 @@ class CaptureStore:
         self._rotate_due(now)
         self._finish_unfinished()
         self._flush_dirty()
-        if now - self._last_sync >= self._fsync_interval:
+        # Due-ness is tested as `now >= deadline`, the very sum next_deadline() returns:
+        # `now - start >= interval` can be false at that deadline in floating point,
+        # and the writer would wake at the same instant forever.
+        if now >= self._sync_due():
             self.sync()
             self._last_sync = now
 
@@ -123,10 +126,13 @@ class CaptureStore:
 
     def next_deadline(self, now: float) -> float:
         """When ``process`` next has timed work (an fsync or an age rotation)."""
-        deadline = self._last_sync + self._fsync_interval if self._open else float("inf")
+        deadline = self._sync_due() if self._open else float("inf")
         for open_file in self._open.values():
-            deadline = min(deadline, open_file.opened_at + open_file.spec.max_file_age_s)
+            deadline = min(deadline, _age_due(open_file))
         return max(deadline, now)
+
+    def _sync_due(self) -> float:
+        return self._last_sync + self._fsync_interval
 
     def _apply(self, msg: CaptureMsg, now: float, wall_ns: int) -> None:
         if msg.stream.binary:
@@ -192,7 +198,7 @@ class CaptureStore:
 
     def _rotate_due(self, now: float) -> None:
         for key, open_file in list(self._open.items()):
-            if key in self._rotate or now - open_file.opened_at >= open_file.spec.max_file_age_s:
+            if key in self._rotate or now >= _age_due(open_file):
                 self._retire(key)
         self._rotate.clear()
 
@@ -224,3 +230,8 @@ class CaptureStore:
         LOGGER.warning(
             "dropping a reading that cannot be encoded: %s", self.stats.last_encode_error
         )
+
+
+def _age_due(open_file: _OpenFile) -> float:
+    """When an open file reaches its maximum age and must be finished."""
+    return open_file.opened_at + open_file.spec.max_file_age_s
