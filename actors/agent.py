@@ -15,7 +15,7 @@ import functools
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
@@ -56,7 +56,6 @@ class AgentOptions:
     api_port: int = 8085
     serve_api: bool = True
     config_poll_s: float = 1.0
-    locks: dict[Path, CaptureDirLock] = field(default_factory=dict)
 
 
 @final
@@ -76,6 +75,8 @@ class Agent:
         self.runtime = CaptureRuntime(seams)
         self._root = Supervisor("root", rng=seams.rng, intensity=3, period=60.0)
         self._watcher: ConfigWatcher | None = None
+        # Held from first use of a capture directory until the agent stops.
+        self._locks: dict[Path, CaptureDirLock] = {}
         self.config_error = ""
         self.api_port = 0
         self._started_wall = 0
@@ -119,9 +120,9 @@ class Agent:
                 task_status.started()
                 await trio.sleep_forever()
         finally:
-            for lock in self._options.locks.values():
+            for lock in self._locks.values():
                 lock.release()
-            self._options.locks.clear()
+            self._locks.clear()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def reload(self) -> None:
@@ -221,11 +222,11 @@ class Agent:
     async def _prepare_dirs(self, plan: CapturePlan) -> None:
         """Locks and recovers each capture directory the first time it is used."""
         for directory in sorted(plan.capture_dirs):
-            if directory in self._options.locks:
+            if directory in self._locks:
                 continue
             lock = CaptureDirLock(directory)
             await self._seams.runner.run(lock.acquire)
-            self._options.locks[directory] = lock
+            self._locks[directory] = lock
             report = await self._seams.runner.run(recover_capture_dir, directory, self._seams.fs)
             if report.recovered or report.failed or report.removed_empty:
                 LOGGER.warning(

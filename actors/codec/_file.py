@@ -125,23 +125,19 @@ class CaptureFileReader:
 
     def raw_records(self) -> Iterator[RawRecord]:
         """Yields each record's bytes in order, checking only the framing."""
-        while True:
-            frame = self._next_frame(header=False)
-            if frame is None:
-                return
+        for frame in self._frames():
             self.good_offset = frame.end
             yield frame
 
     def records(self) -> Iterator[tuple[int, SensorRecord]]:
         """Yields ``(offset, record)`` for each record, decoded."""
-        for frame in self._frames_checked():
+        for frame in self._frames():
             yield frame.offset, self._decode(frame)
 
-    def _frames_checked(self) -> Iterator[RawRecord]:
-        while True:
-            frame = self._next_frame(header=False)
-            if frame is None:
-                return
+    def _frames(self) -> Iterator[RawRecord]:
+        """Framed records; ``good_offset`` is left to the caller, which knows when a
+        record counts as intact (framed, or decoded too)."""
+        while (frame := self._next_frame(header=False)) is not None:
             yield frame
 
     def _decode(self, frame: RawRecord) -> SensorRecord:
