@@ -22,13 +22,19 @@ from typing import TypeAlias
 import actors.inspect_cmd as inspect_cmd
 import actors.run_cmd as run_cmd
 import actors.status_cmd as status_cmd
+import cloud.cli as cloud_cli
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
 Register: TypeAlias = Callable[[Subparsers], None]
 
 # Order is the order `ferry --help` lists them in.
-_COMMANDS: tuple[Register, ...] = (run_cmd.register, status_cmd.register, inspect_cmd.register)
+_COMMANDS: tuple[Register, ...] = (
+    run_cmd.register,
+    status_cmd.register,
+    inspect_cmd.register,
+    cloud_cli.register,
+)
 
 # Exit status after stdout's reader went away (`ferry inspect dir | head`).
 EXIT_BROKEN_PIPE = 1

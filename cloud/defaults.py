@@ -1,0 +1,8 @@
+"""Defaults of ``ferry cloud`` shared by its CLI and server (import-light on purpose)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("~/.ferry/cloud")
+DEFAULT_PORT = 8443

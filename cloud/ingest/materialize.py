@@ -1,0 +1,168 @@
+"""A finished upload's bytes to stored readings: parse, check, and hand to the store.
+
+A capture file becomes tabular readings (streamed, never loaded whole) or
+binary items (one blob per record); an arbitrary file becomes one binary item.
+Ids derive from the upload id, so materializing twice names the same rows —
+and the store's ``finish_upload`` inserts them only once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from actors.codec import CaptureFileError, CaptureFileReader
+from cloud.errors import InvalidArgument
+from cloud.ingest.convert import (
+    annotations_from_bytes,
+    context_from_header,
+    context_from_upload_metadata,
+    timestamp_ns,
+)
+from cloud.ingest.direct import MIME_BY_ENUM
+from cloud.ingest.ids import IdSource
+from cloud.model import BinaryRecord, CaptureContext, TabularRecord, UploadKind
+from protos.gen.viam.app.datasync import v1 as datasync
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from cloud.model import PartInfo, UploadRecord
+    from cloud.store.port import Store
+
+# Capture files of this size or less decode in one read; larger ones stream.
+MAX_RECORD_BYTES = 256 << 20
+
+
+def file_id_for(upload_id: str) -> str:
+    """The file id every finish of this upload reports."""
+    return IdSource.derived("file", upload_id)
+
+
+def _binary_id(part: PartInfo, upload_id: str, index: int) -> str:
+    return IdSource.binary_data_id(
+        part.org_id, part.location_id, IdSource.derived("binary", upload_id, str(index))
+    )
+
+
+def upload_metadata(upload: UploadRecord) -> datasync.UploadMetadata:
+    """The metadata an upload was opened with (empty when none was sent)."""
+    try:
+        return datasync.UploadMetadata.parse(upload.metadata)
+    except Exception as exc:  # betterproto2 raises assorted errors on bad input
+        raise InvalidArgument(
+            f"upload {upload.upload_id}: upload_metadata is not valid: {exc}"
+        ) from None
+
+
+def materialize(
+    store: Store, upload: UploadRecord, part: PartInfo, spool_dir: Path
+) -> UploadRecord:
+    """Stores a complete, verified upload's contents exactly once.
+
+    Raises:
+        InvalidArgument: the bytes are not what the upload's kind says (a
+            corrupt or truncated capture file names the offset).
+    """
+    staged = store.staged_path(upload.org_id, upload.upload_id)
+    md = upload_metadata(upload)
+    file_id = file_id_for(upload.upload_id)
+    if upload.kind == UploadKind.ARBITRARY_FILE:
+        return _arbitrary_file(store, upload, part, md, staged, spool_dir, file_id)
+    try:
+        with CaptureFileReader(staged, max_record_bytes=MAX_RECORD_BYTES) as reader:
+            ctx = context_from_header(reader.header, tuple(md.tags))
+            kind = reader.header.type
+            if kind == datasync.DataType.TABULAR_SENSOR:
+                return store.finish_upload(
+                    upload.org_id,
+                    upload.upload_id,
+                    part,
+                    ctx,
+                    file_id=file_id,
+                    tabular=_tabular(reader, upload),
+                )
+            if kind == datasync.DataType.BINARY_SENSOR:
+                binary = list(_binary(store, reader, upload, part, ctx))
+                return store.finish_upload(
+                    upload.org_id, upload.upload_id, part, ctx, file_id=file_id, binary=binary
+                )
+    except CaptureFileError as exc:
+        raise InvalidArgument(
+            f"upload {upload.upload_id} ({upload.identity.path}): not a valid capture file "
+            f"at offset {exc.offset}: {exc.reason}"
+        ) from None
+    raise InvalidArgument(
+        f"upload {upload.upload_id} ({upload.identity.path}): capture file header type must be "
+        f"TABULAR_SENSOR or BINARY_SENSOR, got {kind.name}"
+    )
+
+
+def _tabular(reader: CaptureFileReader, upload: UploadRecord) -> Iterator[TabularRecord]:
+    for offset, record in reader.records():
+        if record.struct is None:
+            raise InvalidArgument(
+                f"upload {upload.upload_id} ({upload.identity.path}): record at offset "
+                f"{offset} of a tabular capture file has no struct"
+            )
+        yield TabularRecord(record.time_requested_ns, record.time_received_ns, record.struct)
+
+
+def _binary(
+    store: Store,
+    reader: CaptureFileReader,
+    upload: UploadRecord,
+    part: PartInfo,
+    ctx: CaptureContext,
+) -> Iterator[BinaryRecord]:
+    where = f"upload {upload.upload_id} ({upload.identity.path})"
+    for index, (offset, record) in enumerate(reader.records()):
+        if record.binary is None:
+            raise InvalidArgument(
+                f"{where}: record at offset {offset} of a binary capture file has no binary data"
+            )
+        mime = ctx.mime_type or MIME_BY_ENUM.get(datasync.MimeType(record.mime_type), "")
+        yield BinaryRecord(
+            binary_data_id=_binary_id(part, upload.upload_id, index),
+            blob=store.put_blob(record.binary),
+            time_requested_ns=record.time_requested_ns,
+            time_received_ns=record.time_received_ns,
+            mime_type=mime,
+            file_ext=ctx.file_extension,
+            annotations=annotations_from_bytes(record.annotations, f"{where} offset {offset}"),
+        )
+
+
+def _arbitrary_file(
+    store: Store,
+    upload: UploadRecord,
+    part: PartInfo,
+    md: datasync.UploadMetadata,
+    staged: Path,
+    spool_dir: Path,
+    file_id: str,
+) -> UploadRecord:
+    ctx: CaptureContext = context_from_upload_metadata(md, f"upload {upload.upload_id}")
+    name = md.file_name or PurePosixPath(upload.identity.path).name
+    ext = md.file_extension or PurePosixPath(name).suffix
+    # Link, not move: the staging file must survive until finish_upload commits,
+    # so a crash before the commit leaves the upload finishable.
+    link = spool_dir / f"adopt-{upload.upload_id}"
+    link.unlink(missing_ok=True)
+    os.link(staged, link)
+    blob = store.adopt_blob(link, upload.identity.sha256.hex(), upload.identity.size)
+    modified = timestamp_ns(md.file_modify_time)
+    record = BinaryRecord(
+        binary_data_id=_binary_id(part, upload.upload_id, 0),
+        blob=blob,
+        time_requested_ns=timestamp_ns(md.file_create_time) or modified,
+        time_received_ns=modified,
+        mime_type=md.mime_type,
+        file_name=name,
+        file_ext=ext if not ext or ext.startswith(".") else f".{ext}",
+    )
+    return store.finish_upload(
+        upload.org_id, upload.upload_id, part, ctx, file_id=file_id, binary=[record]
+    )

@@ -1,0 +1,115 @@
+"""``viam.app.datasync.v1.DataSyncService``: Viam's own upload RPCs, unmodified.
+
+Streamed payloads are spooled to disk as they arrive (bounded memory), then
+handed to ``cloud.ingest.direct``. A stream that breaks off, or fails
+validation, leaves nothing stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, final
+
+import betterproto2
+
+from cloud.errors import InvalidArgument
+from cloud.ingest.spool import Spool
+from cloud.rpc._edge import caller
+from protos.gen.viam.app.datasync import v1 as datasync
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from cloud.ingest.direct import DirectIngest
+    from cloud.rpc._edge import Edge
+
+
+@final
+class DataSyncService(datasync.DataSyncServiceBase):
+    """Serves DataCaptureUpload, FileUpload and StreamingDataCaptureUpload."""
+
+    def __init__(
+        self, edge: Edge, ingest: DirectIngest, *, spool_dir: Path, max_upload_bytes: int
+    ) -> None:
+        self._edge = edge
+        self._ingest = ingest
+        self._spool_dir = spool_dir
+        self._max = max_upload_bytes
+
+    async def data_capture_upload(
+        self, message: datasync.DataCaptureUploadRequest
+    ) -> datasync.DataCaptureUploadResponse:
+        """Stores tabular readings or one binary reading; both ids are filled."""
+        ids = await self._edge.blocking(self._ingest.data_capture_upload, caller(), message)
+        return datasync.DataCaptureUploadResponse(
+            file_id=ids.file_id, binary_data_id=ids.binary_data_id
+        )
+
+    async def file_upload(
+        self, messages: AsyncIterator[datasync.FileUploadRequest]
+    ) -> datasync.FileUploadResponse:
+        """Stores an arbitrary file: metadata first, then its contents in any number of packets."""
+        what = "FileUpload"
+        md: datasync.UploadMetadata | None = None
+        spool = self._new_spool(what)
+        try:
+            index = 0
+            async for message in messages:
+                kind, value = betterproto2.which_one_of(message, "upload_packet")
+                if index == 0:
+                    if kind != "metadata" or not isinstance(value, datasync.UploadMetadata):
+                        raise InvalidArgument(f"{what}: the first message must be metadata")
+                    md = value
+                elif kind == "file_contents" and isinstance(value, datasync.FileData):
+                    await self._edge.blocking(spool.write, value.data)
+                else:
+                    raise InvalidArgument(
+                        f"{what}: message {index} must be file_contents, got {kind or 'nothing'}"
+                    )
+                index += 1
+            if md is None:
+                raise InvalidArgument(f"{what}: the stream carried no metadata")
+            spooled = await self._edge.blocking(spool.close)
+            ids = await self._edge.blocking(self._ingest.file_upload, caller(), md, spooled)
+        finally:
+            spool.discard()
+        return datasync.FileUploadResponse(file_id=ids.file_id, binary_data_id=ids.binary_data_id)
+
+    async def streaming_data_capture_upload(
+        self, messages: AsyncIterator[datasync.StreamingDataCaptureUploadRequest]
+    ) -> datasync.StreamingDataCaptureUploadResponse:
+        """Stores one large binary reading streamed after its metadata."""
+        what = "StreamingDataCaptureUpload"
+        md: datasync.DataCaptureUploadMetadata | None = None
+        spool = self._new_spool(what)
+        try:
+            index = 0
+            async for message in messages:
+                kind, value = betterproto2.which_one_of(message, "upload_packet")
+                if index == 0:
+                    if kind != "metadata" or not isinstance(
+                        value, datasync.DataCaptureUploadMetadata
+                    ):
+                        raise InvalidArgument(f"{what}: the first message must be metadata")
+                    md = value
+                elif kind == "data" and isinstance(value, bytes):
+                    await self._edge.blocking(spool.write, value)
+                else:
+                    raise InvalidArgument(
+                        f"{what}: message {index} must be data, got {kind or 'nothing'}"
+                    )
+                index += 1
+            if md is None:
+                raise InvalidArgument(f"{what}: the stream carried no metadata")
+            spooled = await self._edge.blocking(spool.close)
+            ids = await self._edge.blocking(self._ingest.streaming_upload, caller(), md, spooled)
+        finally:
+            spool.discard()
+        return datasync.StreamingDataCaptureUploadResponse(
+            file_id=ids.file_id, binary_data_id=ids.binary_data_id
+        )
+
+    def _new_spool(self, what: str) -> Spool:
+        path = self._spool_dir / f"stream-{uuid.uuid4().hex}"
+        return Spool(path, limit=self._max, what=what)

@@ -1,0 +1,140 @@
+"""``ferry cloud serve``: the ingestion and query server, its wiring and its lifecycle.
+
+One process serves Viam's DataSyncService and DataService, Ferry's resumable
+upload service and the auth service from one embedded store. Shutdown is
+graceful: new calls are refused with UNAVAILABLE (clients retry), running calls
+get a grace period, then whatever remains is cancelled — an unacknowledged
+write is never half-stored, because every store write is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, final
+
+from grpclib.server import Server
+
+from cloud.auth import DEFAULT_TOKEN_TTL_S, Authenticator
+from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+from cloud.ingest.direct import DirectIngest
+from cloud.ingest.ids import IdSource
+from cloud.ingest.resumable import ResumableIngest, ResumableLimits
+from cloud.rpc._edge import Edge
+from cloud.rpc.auth_service import AuthService
+from cloud.rpc.data_service import DataService
+from cloud.rpc.datasync_service import DataSyncService
+from cloud.rpc.resumable_service import ResumableUploadService
+from cloud.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+LOGGER = logging.getLogger("ferry.cloud")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What ``ferry cloud serve`` is told on its command line."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = DEFAULT_DATA_DIR
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    workers: int = 8
+    token_ttl_s: int = DEFAULT_TOKEN_TTL_S
+    limits: ResumableLimits = field(default_factory=ResumableLimits)
+    max_stream_upload_bytes: int = 1 << 30
+    shutdown_grace_s: float = 10.0
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server TLS context for HTTP/2 (ALPN ``h2``), TLS 1.2 or newer."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert), str(key))
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+@final
+class CloudServer:
+    """The wired server: ``await start()``, then ``await stop()``.
+
+    Example::
+
+        server = CloudServer(ServerOptions(port=0, data_dir=tmp))
+        host, port = await server.start()
+        ...
+        await server.stop()
+    """
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        *,
+        wall_ns: Callable[[], int] = time.time_ns,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = options
+        data_dir = options.data_dir.expanduser()
+        self.store = SqliteStore(data_dir, wall_ns=wall_ns)
+        spool_dir = data_dir / "spool"
+        spool_dir.mkdir(mode=0o700, exist_ok=True)
+        for leftover in spool_dir.iterdir():  # spools of calls a crash interrupted
+            leftover.unlink(missing_ok=True)
+        ids = IdSource(rng if rng is not None else random.SystemRandom())
+        self.authenticator = Authenticator(self.store, wall_ns=wall_ns, ttl_s=options.token_ttl_s)
+        self.edge = Edge(self.authenticator, workers=options.workers)
+        self.resumable = ResumableIngest(self.store, ids, spool_dir, options.limits)
+        handlers = [
+            AuthService(self.edge, self.authenticator),
+            DataSyncService(
+                self.edge,
+                DirectIngest(self.store, ids),
+                spool_dir=spool_dir,
+                max_upload_bytes=options.max_stream_upload_bytes,
+            ),
+            ResumableUploadService(self.edge, self.resumable),
+            DataService(self.edge, self.store),
+        ]
+        self._server = Server(handlers)
+        self.edge.install(self._server)
+        self.address: tuple[str, int] | None = None
+
+    async def start(self) -> tuple[str, int]:
+        """Listens; returns the bound ``(host, port)`` (useful with port 0)."""
+        opts = self.options
+        ctx = None
+        if opts.tls_cert is not None and opts.tls_key is not None:
+            ctx = tls_context(opts.tls_cert, opts.tls_key)
+        # Our own listening socket, so port 0 reports the port it was given.
+        family = socket.AF_INET6 if ":" in opts.host else socket.AF_INET
+        sock = socket.create_server((opts.host, opts.port), family=family, backlog=128)
+        sock.setblocking(False)
+        await self._server.start(sock=sock, ssl=ctx)
+        self.address = (opts.host, int(sock.getsockname()[1]))
+        return self.address
+
+    async def stop(self) -> None:
+        """Graceful shutdown: drain running calls (bounded), close, release the store."""
+        try:
+            async with asyncio.timeout(self.options.shutdown_grace_s):
+                await self.edge.drain()
+        except TimeoutError:
+            LOGGER.warning(
+                "shutdown: %d calls still running after %.1f s; cancelling them",
+                self.edge.in_flight,
+                self.options.shutdown_grace_s,
+            )
+        self._server.close()
+        await self._server.wait_closed()
+        self.edge.shutdown()
+        self.store.close()

@@ -1,0 +1,268 @@
+"""The resumable protocol's rules, without a transport (cloud.ingest.resumable).
+
+Guarantees: compare-and-set offsets (a chunk at another offset changes nothing),
+checksummed chunks, whole-file verification at finish, materialization exactly
+once (idempotent finish, same identity → same upload), scoping by organization
+and part, and bad input rejected with a message that names the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import zlib
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from cloud.model import Filter, PageRequest, Principal, UploadIdentity, UploadKind, UploadStatus
+from protos.gen.viam.app.datasync import v1 as datasync
+from tests.cli.captures import write_binary, write_tabular
+from tests.cloud.ingest.conftest import ROBOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.cloud.ingest.conftest import World
+
+
+def tabular_bytes(tmp_path: Path, n: int = 50) -> bytes:
+    d = tmp_path / f"cap{n}"
+    d.mkdir(exist_ok=True)
+    return write_tabular(d, [{"readings": {"i": i, "x": i / 2}} for i in range(n)]).read_bytes()
+
+
+def stored_readings(world: World, who: Principal = ROBOT) -> list[object]:
+    page = world.store.tabular_by_filter(who, Filter(), PageRequest(limit=10_000))
+    return sorted(row.data["readings"]["i"] for row in page.rows)  # type: ignore[index]
+
+
+def test_a_capture_file_uploaded_in_chunks_is_stored_once_with_every_reading(world, tmp_path):
+    data = tabular_bytes(tmp_path, 500)
+    record = world.upload(data, chunk=1000)
+    assert record.status == UploadStatus.FINISHED
+    assert record.records == 500
+    assert stored_readings(world) == list(range(500))
+
+
+def test_a_chunk_at_any_other_offset_changes_nothing_and_reports_the_committed_offset(
+    world, tmp_path
+):
+    data = tabular_bytes(tmp_path)
+    ident = world.identity(data)
+    up = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    first = data[:100]
+    assert world.ingest.write(ROBOT, up.upload_id, 0, first, zlib.crc32(first)) == (100, True)
+    # A duplicate of the first chunk, a chunk from the future, and a stale one.
+    assert world.ingest.write(ROBOT, up.upload_id, 0, first, zlib.crc32(first)) == (100, False)
+    later = data[200:300]
+    assert world.ingest.write(ROBOT, up.upload_id, 200, later, zlib.crc32(later)) == (100, False)
+    assert world.store.get_upload("org-a", up.upload_id).committed_offset == 100
+
+
+def test_reopening_the_same_identity_finds_the_upload_and_its_committed_offset(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    ident = world.identity(data)
+    up = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    world.ingest.write(ROBOT, up.upload_id, 0, data[:64], zlib.crc32(data[:64]))
+    again = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    assert (again.upload_id, again.committed_offset) == (up.upload_id, 64)
+
+
+def test_finish_is_idempotent_and_a_finished_upload_opens_as_finished(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    first = world.upload(data)
+    ident = world.identity(data)
+    second = world.ingest.finish(ROBOT, first.upload_id, ident.sha256)
+    reopened = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    assert second.file_id == first.file_id
+    assert reopened.status == UploadStatus.FINISHED
+    assert reopened.file_id == first.file_id
+    # Uploading the whole file again (a robot that lost the confirmation) stores nothing new.
+    world.upload(data)
+    assert stored_readings(world) == list(range(50))
+
+
+def test_finish_before_every_byte_is_committed_is_a_failed_precondition(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    ident = world.identity(data)
+    up = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    world.ingest.write(ROBOT, up.upload_id, 0, data[:10], zlib.crc32(data[:10]))
+    with pytest.raises(FailedPrecondition, match=f"10 of {len(data)} bytes committed"):
+        world.ingest.finish(ROBOT, up.upload_id, ident.sha256)
+
+
+def test_finish_with_another_hash_is_invalid(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    up = world.ingest.open(ROBOT, world.identity(data), UploadKind.CAPTURE_FILE, b"")
+    with pytest.raises(InvalidArgument, match="differs from the identity's"):
+        world.ingest.finish(ROBOT, up.upload_id, b"\x00" * 32)
+
+
+def test_bytes_that_do_not_hash_to_the_identity_are_rejected_and_not_stored(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    ident = world.identity(data)
+    changed = bytearray(data)
+    changed[-1] ^= 0xFF  # the file changed after the robot hashed it
+    up = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    world.ingest.write(ROBOT, up.upload_id, 0, bytes(changed), zlib.crc32(changed))
+    with pytest.raises(InvalidArgument, match="the file changed while it was uploaded"):
+        world.ingest.finish(ROBOT, up.upload_id, ident.sha256)
+    assert stored_readings(world) == []
+
+
+@pytest.mark.parametrize(
+    ("offset", "data", "crc", "message"),
+    [
+        (0, b"abc", 1, "chunk crc32 0x00000001 does not match its data"),
+        (0, b"", 0, "chunk is empty"),
+        (0, b"x" * (64 << 10 | 1), None, "exceeds max_chunk_bytes 65536"),
+        (0, b"x" * 5000, None, "past|exceed|size"),
+    ],
+)
+def test_bad_chunks_are_invalid_and_name_the_upload_and_offset(
+    world, tmp_path, offset, data, crc, message
+):
+    small = tabular_bytes(tmp_path, 3)
+    assert len(small) < 5000
+    up = world.ingest.open(ROBOT, world.identity(small), UploadKind.CAPTURE_FILE, b"")
+    with pytest.raises(InvalidArgument, match=message) as info:
+        world.ingest.write(
+            ROBOT, up.upload_id, offset, data, zlib.crc32(data) if crc is None else crc
+        )
+    assert up.upload_id in str(info.value)
+    assert world.store.get_upload("org-a", up.upload_id).committed_offset == 0
+
+
+@pytest.mark.parametrize(
+    ("identity", "kind", "message"),
+    [
+        (UploadIdentity("", "p", 1, b"\0" * 32), 1, "identity.part_id is required"),
+        (UploadIdentity("part-1", "", 1, b"\0" * 32), 1, "identity.path is required"),
+        (UploadIdentity("part-1", "p", 1, b"\0" * 31), 1, "identity.sha256: must be 32 bytes"),
+        (UploadIdentity("part-1", "p", 1 << 40, b"\0" * 32), 1, "exceeds the server's limit"),
+        (UploadIdentity("part-1", "p", 1, b"\0" * 32), 0, "kind: must be CAPTURE_FILE"),
+        (UploadIdentity("part-1", "p", 1, b"\0" * 32), 9, "kind: must be CAPTURE_FILE"),
+    ],
+)
+def test_bad_identities_are_invalid(world, identity, kind, message):
+    with pytest.raises(InvalidArgument, match=message):
+        world.ingest.open(ROBOT, identity, kind, b"")
+
+
+def test_metadata_naming_another_part_is_invalid(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    md = bytes(datasync.UploadMetadata(part_id="part-2"))
+    with pytest.raises(InvalidArgument, match=r"differs from identity\.part_id"):
+        world.ingest.open(ROBOT, world.identity(data), UploadKind.CAPTURE_FILE, md)
+
+
+def test_another_organization_cannot_see_or_write_an_upload(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    up = world.ingest.open(ROBOT, world.identity(data), UploadKind.CAPTURE_FILE, b"")
+    other = Principal("key-b", "org-b", "loc-b")
+    with pytest.raises(NotFound):
+        world.ingest.write(other, up.upload_id, 0, data[:10], zlib.crc32(data[:10]))
+    with pytest.raises(NotFound):
+        world.ingest.finish(other, up.upload_id, world.identity(data).sha256)
+    # The part is org A's: org B cannot claim it either.
+    with pytest.raises(PermissionDenied):
+        world.ingest.open(other, world.identity(data), UploadKind.CAPTURE_FILE, b"")
+
+
+def test_a_part_scoped_key_cannot_touch_another_parts_upload(world, tmp_path):
+    data = tabular_bytes(tmp_path)
+    up = world.ingest.open(ROBOT, world.identity(data), UploadKind.CAPTURE_FILE, b"")
+    narrow = Principal("key-p2", "org-a", "loc-a", "part-2")
+    with pytest.raises(PermissionDenied, match="outside this key's part"):
+        world.ingest.write(narrow, up.upload_id, 0, data[:10], zlib.crc32(data[:10]))
+
+
+def test_a_corrupt_capture_file_is_invalid_names_the_offset_and_stores_nothing(world, tmp_path):
+    data = tabular_bytes(tmp_path, 20)
+    corrupt = data[:-3]  # torn final record
+    with pytest.raises(InvalidArgument, match=r"not a valid capture file at offset \d+"):
+        world.upload(corrupt)
+    assert stored_readings(world) == []
+
+
+def test_a_binary_capture_file_becomes_one_blob_with_its_bytes(world, tmp_path):
+    payload = bytes(range(256)) * 300
+    data = write_binary(tmp_path, payload).read_bytes()
+    record = world.upload(data, chunk=10_000, path="camera/cam/ReadImage/x.capture")
+    assert len(record.binary_data_ids) == 1
+    [row] = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    assert b"".join(world.store.open_blob(row.blob)) == payload
+    assert row.metadata.component_name == "cam"
+    assert row.file_ext == ".jpeg"
+
+
+def test_an_arbitrary_file_becomes_one_blob_named_after_the_file(world):
+    content = b"robot log line\n" * 1000
+    md = bytes(datasync.UploadMetadata(tags=["logs"], file_extension=".txt"))
+    record = world.upload(
+        content, kind=UploadKind.ARBITRARY_FILE, metadata=md, path="extra/robot.log"
+    )
+    [row] = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    assert b"".join(world.store.open_blob(row.blob)) == content
+    assert (row.file_name, row.file_ext, row.metadata.tags) == ("robot.log", ".txt", ("logs",))
+
+
+def test_an_empty_arbitrary_file_uploads(world):
+    record = world.upload(b"", kind=UploadKind.ARBITRARY_FILE, path="extra/empty")
+    assert record.status == UploadStatus.FINISHED
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(200, 3000), min_size=1, max_size=10),
+    actions=st.lists(st.sampled_from(["send", "dup", "stale", "reopen", "finish"]), max_size=60),
+)
+def test_any_interleaving_of_retries_stores_every_reading_exactly_once(
+    world, tmp_path, sizes, actions
+):
+    """Duplicates, stale chunks, re-opens and early finishes never lose or repeat a reading."""
+    data = tabular_bytes(tmp_path, 80)
+    path = f"f-{hashlib.sha256(repr((sizes, actions)).encode()).hexdigest()[:12]}.capture"
+    ident = world.identity(data, path)
+    up = world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"")
+    offset, last = 0, (0, b"")
+    sizes_iter = itertools.cycle(sizes)
+    for action in [*actions, *["send"] * 100_000]:
+        if offset >= len(data):
+            break
+        if action == "send":
+            piece = data[offset : offset + next(sizes_iter)]
+            last = (offset, piece)
+            offset, _ = world.ingest.write(ROBOT, up.upload_id, offset, piece, zlib.crc32(piece))
+        elif action == "dup" and last[1]:
+            got, accepted = world.ingest.write(ROBOT, up.upload_id, *last, zlib.crc32(last[1]))
+            assert got == offset
+            assert not accepted
+        elif action == "stale" and offset:
+            piece = data[: min(offset, 7)]
+            assert world.ingest.write(ROBOT, up.upload_id, 0, piece, zlib.crc32(piece)) == (
+                offset,
+                False,
+            )
+        elif action == "reopen":
+            assert (
+                world.ingest.open(ROBOT, ident, UploadKind.CAPTURE_FILE, b"").committed_offset
+                == offset
+            )
+        elif action == "finish":
+            with pytest.raises(FailedPrecondition):
+                world.ingest.finish(ROBOT, up.upload_id, ident.sha256)
+    assert offset == len(data)
+    world.ingest.finish(ROBOT, up.upload_id, ident.sha256)
+    world.ingest.finish(ROBOT, up.upload_id, ident.sha256)
+    rows = world.store.tabular_by_filter(ROBOT, Filter(), PageRequest(limit=10_000)).rows
+    mine = sorted(r.data["readings"]["i"] for r in rows)  # type: ignore[index]
+    # Every example shares the store: each finished file adds its 80 readings exactly once.
+    assert len(mine) % 80 == 0
+    assert mine == sorted(list(range(80)) * (len(mine) // 80))
