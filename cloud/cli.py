@@ -105,16 +105,17 @@ async def _run_server(options: object) -> None:
     from cloud.server import CloudServer, ServerOptions
 
     assert isinstance(options, ServerOptions)
-    server = CloudServer(options)
-    host, port = await server.start()
-    scheme = "grpcs" if options.tls_cert else "grpc"
-    # Tests and scripts wait for this line; keep its shape.
-    print(f"ferry cloud: listening on {host}:{port} ({scheme})", flush=True)
+    # Handlers first: a signal that arrives right after the ready line still stops us cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    server = CloudServer(options)
     try:
+        host, port = await server.start()
+        scheme = "grpcs" if options.tls_cert else "grpc"
+        # Tests and scripts wait for this line; keep its shape.
+        print(f"ferry cloud: listening on {host}:{port} ({scheme})", flush=True)
         await stop.wait()
     finally:
         logging.getLogger("ferry.cloud").info("shutting down")

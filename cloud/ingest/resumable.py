@@ -172,11 +172,19 @@ class ResumableIngest:
                 f"upload {upload_id}: {upload.committed_offset} of {upload.identity.size} "
                 "bytes committed; write the rest before finishing"
             )
-        staged = self._store.staged_path(upload.org_id, upload_id)
-        if file_sha256(staged) != upload.identity.sha256:
-            raise InvalidArgument(
-                f"upload {upload_id} ({upload.identity.path}): the committed bytes do not hash "
-                "to the identity's sha256; the file changed while it was uploaded"
-            )
-        part = self._store.resolve_part(who, upload.identity.part_id)
-        return materialize(self._store, upload, part, self._spool_dir)
+        try:
+            staged = self._store.staged_path(upload.org_id, upload_id)
+            if file_sha256(staged) != upload.identity.sha256:
+                raise InvalidArgument(
+                    f"upload {upload_id} ({upload.identity.path}): the committed bytes do not "
+                    "hash to the identity's sha256; the file changed while it was uploaded"
+                )
+            part = self._store.resolve_part(who, upload.identity.part_id)
+            return materialize(self._store, upload, part, self._spool_dir)
+        except (FailedPrecondition, FileNotFoundError):
+            # A concurrent finish won the race and removed the staging file: its
+            # result is ours (finish is idempotent).
+            again = self._store.get_upload(who.org_id, upload_id)
+            if again.status == UploadStatus.FINISHED:
+                return again
+            raise
