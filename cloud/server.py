@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, cast, final
 
 from grpclib.server import Server
 
@@ -25,6 +25,7 @@ from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
 from cloud.ingest.direct import DirectIngest
 from cloud.ingest.ids import IdSource
 from cloud.ingest.resumable import ResumableIngest, ResumableLimits
+from cloud.rpc._codec import StrictProtoCodec
 from cloud.rpc._edge import Edge
 from cloud.rpc.auth_service import AuthService
 from cloud.rpc.data_service import DataService
@@ -35,6 +36,8 @@ from cloud.store.sqlite import SqliteStore
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from grpclib._typing import IServable
 
 LOGGER = logging.getLogger("ferry.cloud")
 
@@ -105,7 +108,9 @@ class CloudServer:
             ResumableUploadService(self.edge, self.resumable),
             DataService(self.edge, self.store),
         ]
-        self._server = Server(handlers)
+        # betterproto2's ServiceBase provides __mapping__ but is not typed as IServable.
+        servable = cast("list[IServable]", handlers)
+        self._server = Server(servable, codec=StrictProtoCodec())
         self.edge.install(self._server)
         self.address: tuple[str, int] | None = None
 

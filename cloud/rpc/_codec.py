@@ -1,0 +1,42 @@
+"""The server's message codec: malformed request bytes are INVALID_ARGUMENT, not a crash.
+
+grpclib decodes a request inside the handler's ``recv_message``; betterproto2
+raises assorted exceptions (``ValueError``, ``IndexError``, ``struct.error`` …)
+on bytes that are not the message they claim to be. This codec turns every one
+of them into INVALID_ARGUMENT naming the message type, so a fuzzing or buggy
+client gets a clear answer and the error is never mistaken for a server bug.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+from grpclib import GRPCError
+from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
+
+if TYPE_CHECKING:
+    from grpclib._typing import IProtoMessage
+
+# Longest exception text quoted back to the client.
+_DETAIL_CHARS = 200
+
+
+@final
+class StrictProtoCodec(ProtoCodec):
+    """``ProtoCodec`` whose decode failures are INVALID_ARGUMENT."""
+
+    def decode(self, data: bytes, message_type: type[IProtoMessage]) -> IProtoMessage:
+        """Parses ``data`` as ``message_type``.
+
+        Raises:
+            GRPCError: INVALID_ARGUMENT when the bytes are not that message.
+        """
+        try:
+            return super().decode(data, message_type)
+        except Exception as exc:  # betterproto2 raises assorted errors on bad input
+            detail = f"{type(exc).__name__}: {exc}"[:_DETAIL_CHARS]
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"request is not a valid {message_type.__name__} message ({detail})",
+            ) from None
