@@ -131,6 +131,8 @@ class ResumableIngest:
                 would grow the file past its declared size.
             NotFound: no such upload in the caller's organization.
         """
+        if not upload_id:
+            raise InvalidArgument("upload_id is required")
         if len(data) > self.limits.max_chunk_bytes:
             raise InvalidArgument(
                 f"upload {upload_id} offset {offset}: chunk of {len(data)} bytes exceeds "
