@@ -1,0 +1,209 @@
+"""Cloud ingest benchmarks: a real `ferry cloud serve` process over loopback.
+
+1. Tabular readings committed per second through the resumable service (capture
+   files of realistic sensor readings, 1 MiB chunks, a few files in parallel).
+2. Binary ingest (large binary capture files) through the resumable service,
+   next to the raw grpclib streaming ceiling: the same bytes, in the same chunk
+   size, streamed to a grpclib handler that discards them — measured in the same
+   run so machine noise cancels in the ratio.
+
+Run: python -m bench.cloud [--files N] [--readings N] [--binary-mib N] [--parallel N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grpclib.client import Channel
+from grpclib.const import Cardinality, Handler
+from grpclib.server import Server
+
+from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
+from cloud.auth import create_api_key
+from cloud.store.sqlite import SqliteStore
+from protos.gen.viam.app.datasync import v1 as datasync
+from tests.cloud import wire
+
+CHUNK = 1 << 20
+PART = "bench-part"
+T0 = 1_700_000_000_000_000_000
+
+
+def tabular_file(directory: Path, index: int, readings: int) -> Path:
+    header = datasync.DataCaptureMetadata(
+        component_type="rdk:component:movement_sensor",
+        component_name=f"imu-{index}",
+        method_name="LinearAcceleration",
+        type=datasync.DataType.TABULAR_SENSOR,
+        file_extension=".dat",
+    )
+    writer = CaptureFileWriter.create(directory, T0 + index, encode_header(header))
+    enc = RecordEncoder()
+    for i in range(readings):
+        t = T0 + i * 10_000_000
+        reading = {"readings": {"x": 0.01 * i, "y": -9.81 + 0.001 * i, "z": 0.5, "seq": i}}
+        writer.append(enc.tabular(t, t + 1_000_000, reading))
+    return writer.finish()
+
+
+def binary_file(directory: Path, index: int, size: int) -> Path:
+    header = datasync.DataCaptureMetadata(
+        component_type="rdk:component:camera",
+        component_name="cam",
+        method_name="ReadImage",
+        type=datasync.DataType.BINARY_SENSOR,
+        mime_type="image/jpeg",
+        file_extension=".jpeg",
+    )
+    payload = os.urandom(size)
+    writer = CaptureFileWriter.create(directory, T0 + 1000 + index, encode_header(header))
+    writer.append_parts(RecordEncoder().binary_prefix(T0, T0 + 1, len(payload)), payload)
+    return writer.finish()
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "actors.cli",
+            "cloud",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    return proc, int(line.split()[4].rsplit(":", 1)[1])
+
+
+async def upload_all(port: int, key: tuple[str, str], files: list[bytes], parallel: int) -> float:
+    async with Channel("127.0.0.1", port) as channel:
+        md = await wire.bearer(channel, *key)
+        queue = list(enumerate(files))
+        t0 = time.perf_counter()
+
+        async def worker() -> None:
+            while queue:
+                i, data = queue.pop()
+                await wire.upload(
+                    channel, md, data, part_id=PART, path=f"f{i}-{T0}.capture", chunk=CHUNK
+                )
+
+        await asyncio.gather(*(worker() for _ in range(parallel)))
+        return time.perf_counter() - t0
+
+
+class Raw:
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - grpclib codec protocol
+        return self.data
+
+    @classmethod
+    def FromString(cls, data: bytes) -> Raw:  # noqa: N802 - grpclib codec protocol
+        return cls(data)
+
+
+class Sink:
+    """A grpclib service that receives a stream of byte messages and discards them."""
+
+    async def stream(self, stream) -> None:
+        total = 0
+        async for message in stream:
+            total += len(message.data)
+        await stream.send_message(Raw(str(total).encode()))
+
+    def __mapping__(self):
+        return {"/bench.Sink/Stream": Handler(self.stream, Cardinality.STREAM_UNARY, Raw, Raw)}
+
+
+async def raw_ceiling(files: list[bytes], parallel: int) -> float:
+    server = Server([Sink()])
+    await server.start("127.0.0.1", 0)
+    port = server._server.sockets[0].getsockname()[1]  # noqa: SLF001 - bench only
+    try:
+        async with Channel("127.0.0.1", port) as channel:
+            queue = list(files)
+            t0 = time.perf_counter()
+
+            async def worker() -> None:
+                while queue:
+                    data = queue.pop()
+                    async with channel.request(
+                        "/bench.Sink/Stream", Cardinality.STREAM_UNARY, Raw, Raw
+                    ) as stream:
+                        for off in range(0, len(data), CHUNK):
+                            end = off + CHUNK >= len(data)
+                            await stream.send_message(Raw(data[off : off + CHUNK]), end=end)
+                        await stream.recv_message()
+
+            await asyncio.gather(*(worker() for _ in range(parallel)))
+            return time.perf_counter() - t0
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=8, help="tabular capture files")
+    parser.add_argument("--readings", type=int, default=50_000, help="readings per tabular file")
+    parser.add_argument("--binary-mib", type=int, default=512, help="binary bytes in total (MiB)")
+    parser.add_argument("--binary-file-mib", type=int, default=64, help="size of one binary file")
+    parser.add_argument("--parallel", type=int, default=4, help="uploads in flight")
+    args = parser.parse_args()
+    rows: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="ferry-bench-cloud-") as tmp:
+        root = Path(tmp)
+        caps = root / "caps"
+        caps.mkdir()
+        tab = [tabular_file(caps, i, args.readings).read_bytes() for i in range(args.files)]
+        nbin = max(1, args.binary_mib // args.binary_file_mib)
+        binf = [binary_file(caps, i, args.binary_file_mib << 20).read_bytes() for i in range(nbin)]
+        data_dir = root / "cloud"
+        store = SqliteStore(data_dir)
+        key = create_api_key(store, org_id="bench", location_id="loc", wall_ns=time.time_ns)
+        store.close()
+        proc, port = start_server(data_dir)
+        try:
+            secs = asyncio.run(upload_all(port, key, tab, args.parallel))
+            readings = args.files * args.readings
+            rate = readings / secs
+            rows.append(
+                ("cloud tabular ingest (resumable)", f"{rate:,.0f}", "readings/s", ">= 50,000")
+            )
+            mib = sum(len(b) for b in binf) / (1 << 20)
+            ferry_s = asyncio.run(upload_all(port, key, binf, args.parallel))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+        raw_s = asyncio.run(raw_ceiling(binf, args.parallel))
+        rows.append(("cloud binary ingest (resumable)", f"{mib / ferry_s:,.0f}", "MiB/s", ""))
+        rows.append(("raw grpclib stream ceiling", f"{mib / raw_s:,.0f}", "MiB/s", ""))
+        rows.append(("binary ingest / raw ceiling", f"{raw_s / ferry_s:.2f}", "x", ">= 0.8"))
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{'metric':<44} {'value':>12} {'unit':<11} goal")
+    for metric, value, unit, goal in rows:
+        print(f"{metric:<44} {value:>12} {unit:<11} {goal}")
+
+
+if __name__ == "__main__":
+    main()
