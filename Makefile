@@ -39,6 +39,7 @@ protos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.codec
 	$(BIN)/python -m bench.capture
+	$(BIN)/python -m bench.cloud
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -113,11 +113,11 @@ class Raw:
     def __init__(self, data: bytes = b"") -> None:
         self.data = data
 
-    def SerializeToString(self) -> bytes:  # noqa: N802 - grpclib codec protocol
+    def SerializeToString(self) -> bytes:
         return self.data
 
     @classmethod
-    def FromString(cls, data: bytes) -> Raw:  # noqa: N802 - grpclib codec protocol
+    def FromString(cls, data: bytes) -> Raw:
         return cls(data)
 
 
@@ -137,7 +137,7 @@ class Sink:
 async def raw_ceiling(files: list[bytes], parallel: int) -> float:
     server = Server([Sink()])
     await server.start("127.0.0.1", 0)
-    port = server._server.sockets[0].getsockname()[1]  # noqa: SLF001 - bench only
+    port = server._server.sockets[0].getsockname()[1]
     try:
         async with Channel("127.0.0.1", port) as channel:
             queue = list(files)
