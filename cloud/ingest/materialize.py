@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import InvalidArgument
+from cloud.ingest.binary_records import copy_payload, locate_binary_records
 from cloud.ingest.convert import (
     annotations_from_bytes,
     context_from_header,
@@ -85,10 +86,12 @@ def materialize(
                     tabular=_tabular(reader, upload),
                 )
             if kind == datasync.DataType.BINARY_SENSOR:
-                binary = list(_binary(store, reader, upload, part, ctx))
-                return store.finish_upload(
-                    upload.org_id, upload.upload_id, part, ctx, file_id=file_id, binary=binary
-                )
+                header_end = reader.header_end
+        if kind == datasync.DataType.BINARY_SENSOR:
+            binary = _binary(store, staged, header_end, upload, part, ctx, spool_dir)
+            return store.finish_upload(
+                upload.org_id, upload.upload_id, part, ctx, file_id=file_id, binary=binary
+            )
     except CaptureFileError as exc:
         raise InvalidArgument(
             f"upload {upload.upload_id} ({upload.identity.path}): not a valid capture file "
@@ -112,27 +115,37 @@ def _tabular(reader: CaptureFileReader, upload: UploadRecord) -> Iterator[Tabula
 
 def _binary(
     store: Store,
-    reader: CaptureFileReader,
+    staged: Path,
+    header_end: int,
     upload: UploadRecord,
     part: PartInfo,
     ctx: CaptureContext,
-) -> Iterator[BinaryRecord]:
+    spool_dir: Path,
+) -> list[BinaryRecord]:
+    """Each record's payload becomes a blob, streamed from the staging file."""
     where = f"upload {upload.upload_id} ({upload.identity.path})"
-    for index, (offset, record) in enumerate(reader.records()):
-        if record.binary is None:
-            raise InvalidArgument(
-                f"{where}: record at offset {offset} of a binary capture file has no binary data"
+    out: list[BinaryRecord] = []
+    with staged.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        for index, loc in enumerate(locate_binary_records(f, staged, header_end, size)):
+            spool = spool_dir / f"payload-{upload.upload_id}-{index}"
+            sha = copy_payload(f, loc, spool)
+            record = loc.record
+            mime = ctx.mime_type or MIME_BY_ENUM.get(datasync.MimeType(record.mime_type), "")
+            out.append(
+                BinaryRecord(
+                    binary_data_id=_binary_id(part, upload.upload_id, index),
+                    blob=store.adopt_blob(spool, sha, loc.payload_size),
+                    time_requested_ns=record.time_requested_ns,
+                    time_received_ns=record.time_received_ns,
+                    mime_type=mime,
+                    file_ext=ctx.file_extension,
+                    annotations=annotations_from_bytes(
+                        record.annotations, f"{where} offset {loc.offset}"
+                    ),
+                )
             )
-        mime = ctx.mime_type or MIME_BY_ENUM.get(datasync.MimeType(record.mime_type), "")
-        yield BinaryRecord(
-            binary_data_id=_binary_id(part, upload.upload_id, index),
-            blob=store.put_blob(record.binary),
-            time_requested_ns=record.time_requested_ns,
-            time_received_ns=record.time_received_ns,
-            mime_type=mime,
-            file_ext=ctx.file_extension,
-            annotations=annotations_from_bytes(record.annotations, f"{where} offset {offset}"),
-        )
+    return out
 
 
 def _arbitrary_file(

@@ -251,9 +251,12 @@ class QueryMixin:
         )
         with self._db.read() as conn:
             raw: list[Row] = conn.execute(sql, (*w.params, limit + 1)).fetchall()
-        more = len(raw) > limit
         rows = tuple(convert(r) for r in raw[:limit])
-        last = encode_cursor(_int(raw[limit - 1][13]), _key(raw[limit - 1][12])) if more else ""
+        # Every non-empty page carries the cursor of its last row, as Viam's do: the
+        # SDK's documented loop stops on an empty page, and a page that says "" while
+        # holding rows made it start over from the first page forever.
+        tail = raw[:limit][-1] if raw else None
+        last = encode_cursor(_int(tail[13]), _key(tail[12])) if tail is not None else ""
         return Page(rows=rows, last=last)
 
     def _count(self, w: Where, kind: Kind) -> int:

@@ -99,16 +99,17 @@ def test_unspecified_order_is_descending(store: SqliteStore) -> None:
     assert [row.time_requested_ns for row in got.rows] == [300, 200, 100]
 
 
-def test_last_page_has_no_cursor_and_limit_zero_means_fifty(store: SqliteStore) -> None:
+def test_paging_ends_with_an_empty_page_and_limit_zero_means_fifty(store: SqliteStore) -> None:
+    """Viam's SDK loop passes `last` back until a page comes back empty."""
     insert(store, list(range(1, 53)))
     first = store.tabular_by_filter(WHO, Filter(), PageRequest(limit=0))
     assert len(first.rows) == 50
     assert first.last
     rest = store.tabular_by_filter(WHO, Filter(), PageRequest(limit=0, last=first.last))
     assert [row.time_requested_ns for row in rest.rows] == [2, 1]
-    assert rest.last == ""
-    exact = store.tabular_by_filter(WHO, Filter(), PageRequest(limit=52))
-    assert exact.last == ""
+    assert rest.last
+    end = store.tabular_by_filter(WHO, Filter(), PageRequest(limit=0, last=rest.last))
+    assert (end.rows, end.last) == ((), "")
 
 
 def test_rows_inserted_between_pages_are_neither_repeated_nor_lost(store: SqliteStore) -> None:
@@ -132,7 +133,8 @@ def test_binary_pages_and_total_size(store: SqliteStore) -> None:
     second = store.binary_by_filter(WHO, Filter(), PageRequest(limit=2, last=first.last))
     assert [row.binary_data_id for row in second.rows] == ["bin-0"]
     assert second.total_size_bytes == 3
-    assert second.last == ""
+    third = store.binary_by_filter(WHO, Filter(), PageRequest(limit=2, last=second.last))
+    assert (third.rows, third.last) == ((), "")
 
 
 # -- stored values round-trip ------------------------------------------------------------

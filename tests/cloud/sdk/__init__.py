@@ -1,0 +1,1 @@
+"""Interop with the official, unmodified Viam Python SDK, run in its own isolated venv."""
