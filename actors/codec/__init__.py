@@ -34,6 +34,7 @@ from actors.codec._layout import (
     file_extension_for,
     file_stem,
     is_binary_method,
+    mime_for_extension,
     stem_time_ns,
 )
 from actors.codec._pbwire import WireError, decode_varint, encode_varint
@@ -89,6 +90,7 @@ __all__ = [
     "file_stem",
     "is_binary_method",
     "iter_records",
+    "mime_for_extension",
     "recover_prog",
     "stem_time_ns",
 ]

@@ -9,6 +9,7 @@ parsers accept, instead of local time, so names sort in time order across zones.
 from __future__ import annotations
 
 import datetime as _dt
+import mimetypes
 from typing import TYPE_CHECKING
 
 from protos.gen.viam.app.datasync import v1 as datasync
@@ -57,6 +58,21 @@ def data_type_for(method: str) -> datasync.DataType:
     if is_binary_method(method):
         return datasync.DataType.BINARY_SENSOR
     return datasync.DataType.TABULAR_SENSOR
+
+
+def mime_for_extension(extension: str) -> str:
+    """The MIME type Viam's extensions imply (``.png`` → ``image/png``), or ``""``.
+
+    Viam's own types first (``.pcd``, ``.dep``, ``.jpeg``), then the platform's
+    ``mimetypes`` table for the rest.
+    """
+    ext = extension.lower() if extension.startswith(".") else f".{extension.lower()}"
+    if ext == ".":
+        return ""
+    for mime, known in _MIME_EXT.items():
+        if known == ext:
+            return mime
+    return mimetypes.types_map.get(ext, "")
 
 
 def extension_for_mime(mime_type: str) -> str:

@@ -10,8 +10,10 @@ stores all of its data or none of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, final
 
+from actors.codec import mime_for_extension
 from cloud.errors import InvalidArgument
 from cloud.ingest.convert import (
     annotations_json,
@@ -122,11 +124,12 @@ class DirectIngest:
         path, sha, size = spooled
         blob = self._store.adopt_blob(path, sha, size)
         file_id = self._ids.new_id()
-        ext = _dotted(md.file_extension)
+        ext = _dotted(md.file_extension or PurePosixPath(md.file_name).suffix)
         record = BinaryRecord(
             binary_data_id=self._ids.binary_data_id(part.org_id, part.location_id, file_id),
             blob=blob,
-            mime_type=md.mime_type,
+            # Viam's backend derives a missing MIME type from the extension.
+            mime_type=md.mime_type or mime_for_extension(ext),
             file_name=md.file_name,
             file_ext=ext,
         )
@@ -173,7 +176,11 @@ class DirectIngest:
         *,
         file_name: str,
     ) -> UploadIds:
-        mime = ctx.mime_type or MIME_BY_ENUM.get(meta.mime_type, "")
+        mime = (
+            ctx.mime_type
+            or MIME_BY_ENUM.get(meta.mime_type, "")
+            or mime_for_extension(ctx.file_extension)
+        )
         record = BinaryRecord(
             binary_data_id=self._ids.binary_data_id(part.org_id, part.location_id, file_id),
             blob=blob,

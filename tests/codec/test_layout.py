@@ -16,6 +16,7 @@ from actors.codec import (
     file_extension_for,
     file_stem,
     is_binary_method,
+    mime_for_extension,
     stem_time_ns,
 )
 from protos.gen.viam.app.datasync import v1 as datasync
@@ -159,3 +160,21 @@ def test_exactly_the_six_binary_methods_are_binary():
     for method in ("Readings", "DoCommand", "readimage", "Position", ""):
         assert not is_binary_method(method)
         assert data_type_for(method) == datasync.DataType.TABULAR_SENSOR
+
+
+@pytest.mark.parametrize(
+    ("ext", "mime"),
+    [
+        (".png", "image/png"),
+        ("png", "image/png"),
+        (".JPEG", "image/jpeg"),
+        (".pcd", "pointcloud/pcd"),
+        (".dep", "image/vnd.viam.dep"),
+        (".mp4", "video/mp4"),
+        (".txt", "text/plain"),
+        ("", ""),
+        (".nosuchext", ""),
+    ],
+)
+def test_a_missing_mime_type_is_derived_from_the_extension_as_viam_does(ext, mime):
+    assert mime_for_extension(ext) == mime
