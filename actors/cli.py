@@ -23,6 +23,7 @@ import actors.inspect_cmd as inspect_cmd
 import actors.run_cmd as run_cmd
 import actors.status_cmd as status_cmd
 import cloud.cli as cloud_cli
+import cloud.export.cli as export_cli
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
@@ -34,6 +35,7 @@ _COMMANDS: tuple[Register, ...] = (
     status_cmd.register,
     inspect_cmd.register,
     cloud_cli.register,
+    export_cli.register,
 )
 
 # Exit status after stdout's reader went away (`ferry inspect dir | head`).
