@@ -126,7 +126,7 @@ class CloudServer:
                 max_upload_bytes=options.max_stream_upload_bytes,
             ),
             ResumableUploadService(self.edge, self.resumable),
-            DataService(self.edge, self.store),
+            DataService(self.edge, self.store, wall_ns=wall_ns),
         ]
         # betterproto2's ServiceBase provides __mapping__ but is not typed as IServable.
         servable = cast("list[IServable]", handlers)

@@ -301,3 +301,19 @@ def test_random_resumable_calls_keep_the_committed_offset_consistent(server, ops
                     finish, metadata=server.md
                 ),
             )
+
+
+# Fields 1-6 each sent with a wire type their schema does not have: varints where
+# messages/strings are declared, and length-delimited where numbers are.
+WRONG_WIRE_TYPES = [
+    b"\x08\x01\x10\x01\x18\x01\x20\x01\x28\x01\x30\x01",
+    b"\x0a\x01x\x12\x01x\x1a\x01x\x22\x01x\x2a\x01x\x32\x01x",
+]
+
+
+@pytest.mark.parametrize("path", UNARY + STREAMS)
+@pytest.mark.parametrize("body", WRONG_WIRE_TYPES)
+def test_fields_with_the_wrong_wire_type_are_a_client_error_in_every_service(server, path, body):
+    before = server.stored()
+    _status_of(server, _raw_call(server.channel, path, [body], server.md))
+    assert server.stored() == before
