@@ -157,9 +157,7 @@ class Store(Protocol):
 
     # -- queries -----------------------------------------------------------------
 
-    def tabular_by_filter(
-        self, who: Principal, flt: Filter, page: PageRequest
-    ) -> Page[TabularRow]:
+    def tabular_by_filter(self, who: Principal, flt: Filter, page: PageRequest) -> Page[TabularRow]:
         """Readings matching ``flt``, keyset-paged by (time_requested, id)."""
         ...
 
@@ -168,22 +166,30 @@ class Store(Protocol):
         ...
 
     def latest_tabular(
-        self, who: Principal, part_id: str, resource_name: str, resource_subtype: str,
+        self,
+        who: Principal,
+        part_id: str,
+        resource_name: str,
+        resource_subtype: str,
         method_name: str,
     ) -> TabularRow | None:
         """The most recently captured reading of one (part, resource, method)."""
         ...
 
     def export_tabular(
-        self, who: Principal, part_id: str, resource_name: str, resource_subtype: str,
-        method_name: str, start_ns: int, end_ns: int,
+        self,
+        who: Principal,
+        part_id: str,
+        resource_name: str,
+        resource_subtype: str,
+        method_name: str,
+        start_ns: int,
+        end_ns: int,
     ) -> Iterator[TabularRow]:
         """Every matching reading in ascending time order, streamed (bounded memory)."""
         ...
 
-    def binary_by_filter(
-        self, who: Principal, flt: Filter, page: PageRequest
-    ) -> Page[BinaryRow]:
+    def binary_by_filter(self, who: Principal, flt: Filter, page: PageRequest) -> Page[BinaryRow]:
         """Binary items matching ``flt``, keyset-paged by (time_requested, id)."""
         ...
 
