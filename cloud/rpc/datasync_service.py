@@ -8,7 +8,7 @@ validation, leaves nothing stored.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, TypeVar, final
 
 import betterproto2
 
@@ -21,8 +21,23 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from cloud.ingest.direct import DirectIngest
+    from cloud.ingest.direct import DirectIngest, UploadIds
     from cloud.rpc._edge import Edge
+
+
+_R = TypeVar(
+    "_R", datasync.FileUploadResponse, datasync.StreamingDataCaptureUploadResponse
+)
+
+
+def _with_file_id(response: _R, ids: UploadIds) -> _R:
+    """Fills the deprecated ``file_id`` too (older clients read it).
+
+    Set after construction: passing it to the constructor makes betterproto2 emit
+    a DeprecationWarning on every upload.
+    """
+    response.file_id = ids.file_id
+    return response
 
 
 @final
@@ -74,7 +89,7 @@ class DataSyncService(datasync.DataSyncServiceBase):
             ids = await self._edge.blocking(self._ingest.file_upload, caller(), md, spooled)
         finally:
             spool.discard()
-        return datasync.FileUploadResponse(file_id=ids.file_id, binary_data_id=ids.binary_data_id)
+        return _with_file_id(datasync.FileUploadResponse(binary_data_id=ids.binary_data_id), ids)
 
     async def streaming_data_capture_upload(
         self, messages: AsyncIterator[datasync.StreamingDataCaptureUploadRequest]
@@ -106,8 +121,8 @@ class DataSyncService(datasync.DataSyncServiceBase):
             ids = await self._edge.blocking(self._ingest.streaming_upload, caller(), md, spooled)
         finally:
             spool.discard()
-        return datasync.StreamingDataCaptureUploadResponse(
-            file_id=ids.file_id, binary_data_id=ids.binary_data_id
+        return _with_file_id(
+            datasync.StreamingDataCaptureUploadResponse(binary_data_id=ids.binary_data_id), ids
         )
 
     def _new_spool(self, what: str) -> Spool:
