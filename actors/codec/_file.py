@@ -99,7 +99,7 @@ class CaptureFileReader:
             if header is None:
                 raise TruncatedCaptureFile(path, 0, "empty file: no header")
             try:
-                self.header: datasync.DataCaptureMetadata = decode_header(header.body)
+                self.header: datasync.DataCaptureMetadata = decode_header(header[2])
             except WireError as exc:
                 raise CorruptCaptureFile(path, 0, f"unreadable header: {exc}") from None
         except BaseException:
@@ -125,41 +125,46 @@ class CaptureFileReader:
 
     def raw_records(self) -> Iterator[RawRecord]:
         """Yields each record's bytes in order, checking only the framing."""
-        for frame in self._frames():
-            self.good_offset = frame.end
-            yield frame
+        next_frame = self._next_frame
+        while (frame := next_frame(header=False)) is not None:
+            self.good_offset = frame[1]
+            yield RawRecord(*frame)
 
     def records(self) -> Iterator[tuple[int, SensorRecord]]:
         """Yields ``(offset, record)`` for each record, decoded."""
-        for frame in self._frames():
-            yield frame.offset, self._decode(frame)
+        # The cloud's ingest loop: frames stay plain tuples (no RawRecord) here.
+        next_frame = self._next_frame
+        decode = decode_sensor_data
+        while (frame := next_frame(header=False)) is not None:
+            offset, end, body = frame
+            try:
+                record = decode(body)
+            except WireError as exc:
+                raise CorruptCaptureFile(
+                    self.path, offset, f"record is not a SensorData: {exc}"
+                ) from None
+            self.good_offset = end
+            yield offset, record
 
-    def _frames(self) -> Iterator[RawRecord]:
-        """Framed records; ``good_offset`` is left to the caller, which knows when a
-        record counts as intact (framed, or decoded too)."""
-        while (frame := self._next_frame(header=False)) is not None:
-            yield frame
-
-    def _decode(self, frame: RawRecord) -> SensorRecord:
-        try:
-            record = decode_sensor_data(frame.body)
-        except WireError as exc:
-            raise CorruptCaptureFile(
-                self.path, frame.offset, f"record is not a SensorData: {exc}"
-            ) from None
-        self.good_offset = frame.end
-        return record
-
-    def _next_frame(self, *, header: bool) -> RawRecord | None:
+    def _next_frame(self, *, header: bool) -> tuple[int, int, bytes] | None:
+        """The next frame as ``(offset, end, body)``; ``good_offset`` is left to the
+        caller, which knows when a record counts as intact (framed, or decoded too)."""
         start = self._pos
-        what = "header" if header else "record"
-        length = self._read_length(start, what)
-        if length is None:
-            return None
+        # The length varint; nearly always one byte (a record under 128 bytes) or two.
+        byte = self._file.read(1)
+        if byte and byte[0] < 0x80:
+            length = byte[0]
+            self._pos = start + 1
+        else:
+            found = self._read_length(start, byte, "header" if header else "record")
+            if found is None:
+                return None
+            length = found
         if length == 0 and not header:
             raise CorruptCaptureFile(
                 self.path, start, "zero-length record (zero-filled or torn tail?)"
             )
+        what = "header" if header else "record"
         if length > self._max:
             raise CorruptCaptureFile(
                 self.path, start, f"{what} length {length} exceeds the {self._max}-byte limit"
@@ -179,14 +184,17 @@ class CaptureFileReader:
                 self.path, start, f"{what} declares {length} bytes, read {len(body)}"
             )
         self._pos = body_start + length
-        return RawRecord(start, self._pos, body)
+        return start, self._pos, body
 
-    def _read_length(self, start: int, what: str) -> int | None:
+    def _read_length(self, start: int, first: bytes, what: str) -> int | None:
+        """Reads the rest of a length varint whose first byte (or b"" at EOF) is ``first``."""
         result = 0
         shift = 0
         read = self._file.read
+        byte = first
         for i in range(10):
-            byte = read(1)
+            if i:
+                byte = read(1)
             if not byte:
                 if i == 0:
                     return None

@@ -83,6 +83,10 @@ def decode_varint(buf: bytes | memoryview, pos: int, end: int | None = None) -> 
         WireError: the varint runs past ``end`` or is longer than ten bytes.
     """
     limit = len(buf) if end is None else end
+    if pos < limit:
+        byte = buf[pos]
+        if byte < 0x80:  # one byte: tags and short lengths, nearly every varint
+            return byte, pos + 1
     result = 0
     shift = 0
     start = pos

@@ -7,7 +7,7 @@ betterproto2 class. Timestamps are integers of nanoseconds since the epoch, UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import final
 
 from actors.codec._pbwire import (
@@ -23,7 +23,16 @@ from actors.codec._pbwire import (
     read_len_delimited,
     skip_field,
 )
-from actors.codec._struct import JsonObject, JsonValue, StructEncoder, decode_struct
+from actors.codec._struct import (
+    FALLBACK,
+    Bail,
+    JsonObject,
+    JsonValue,
+    StructEncoder,
+    decode_struct,
+    fast_input,
+    fast_struct,
+)
 from protos.gen.google.protobuf import Any as PbAny
 from protos.gen.viam.app.datasync import v1 as datasync
 
@@ -42,22 +51,20 @@ def encode_timestamp(ns: int) -> bytes:
 
 
 def decode_timestamp(buf: bytes | memoryview, pos: int, end: int) -> int:
-    """Parses a Timestamp body into nanoseconds since the epoch."""
-    seconds = 0
-    nanos = 0
-    while pos < end:
-        tag, pos = decode_varint(buf, pos, end)
-        if tag == 0x08:
-            raw, pos = decode_varint(buf, pos, end)
-            seconds = as_int64(raw)
-        elif tag == 0x10:
-            raw, pos = decode_varint(buf, pos, end)
-            nanos = as_int64(raw)
-        else:
-            pos = skip_field(buf, pos, tag & 7, end)
-    if not 0 <= nanos < _NS:
-        raise WireError(f"Timestamp nanos {nanos} out of range", pos)
-    return seconds * _NS + nanos
+    """Parses a Timestamp body into nanoseconds since the epoch.
+
+    Raises:
+        WireError: the bytes are not a valid Timestamp, or its nanos are out of range.
+    """
+    data = fast_input(buf, pos, end)
+    if data is not None:
+        try:
+            if data is buf:
+                return _fast_timestamp(data, pos, end)
+            return _fast_timestamp(data, 0, len(data))
+        except FALLBACK:
+            pass  # the reference decoder gives the result or the exact error
+    return _decode_timestamp(buf, pos, end)
 
 
 @final
@@ -162,6 +169,189 @@ def decode_sensor_data(buf: bytes | memoryview) -> SensorRecord:
     Raises:
         WireError: the bytes are not a valid SensorData.
     """
+    data = buf if type(buf) is bytes else fast_input(buf, 0, len(buf))
+    if data is not None:
+        try:
+            return _fast_sensor_data(data, 0, len(data))
+        except FALLBACK:
+            pass  # the reference decoder gives the result or the exact error
+    return _decode_sensor_data(buf)
+
+
+# --- The fast decoder -------------------------------------------------------------------------
+#
+# As in ``_struct``: these handle the bytes encoders write (known fields, one-byte
+# tags, timestamps of the current era) inline and raise one of ``FALLBACK`` on
+# anything else, and the caller then decodes the whole message again with the
+# reference decoder below (``_decode_sensor_data`` and the functions after it). A
+# fast function returns only after checking that each field lies inside its message.
+
+# The first nine bytes of SensorMetadata's Timestamp fields seen before -> their
+# seconds (see ``_fast_metadata``). Readings taken in the same second share them,
+# so most records skip the seconds varint. Bounded (emptied when full) so that
+# adversarial input cannot grow it without limit.
+_TIMESTAMP_HEADS: dict[bytes, int] = {}
+_TIMESTAMP_HEADS_LIMIT = 4096
+
+# SensorRecord is a frozen dataclass, so its __init__ sets each field through
+# object.__setattr__: with seven fields that costs as much as decoding a small
+# reading. The fast decoder makes the same object by setting its slots directly
+# (unpacking fails at import if the number of fields changes; a test pins the order).
+_new_object = object.__new__
+(
+    _set_requested,
+    _set_received,
+    _set_struct,
+    _set_binary,
+    _set_annotations,
+    _set_mime,
+    _set_unknown,
+) = (SensorRecord.__dict__[f.name].__set__ for f in fields(SensorRecord))
+
+
+def _fast_sensor_data(buf: bytes, pos: int, end: int) -> SensorRecord:
+    requested = received = mime = 0
+    annotations = b""
+    struct: dict[str, JsonValue] | None = None
+    binary: bytes | None = None
+    while pos < end:
+        # All three fields are length-delimited: tag, length, payload.
+        tag = buf[pos]
+        n = buf[pos + 1]
+        if n < 0x80:
+            start = pos + 2
+        else:
+            n, start = decode_varint(buf, pos + 1, end)
+        pos = start + n
+        if pos > end:
+            raise Bail
+        if tag == 0x12:  # struct
+            struct, binary = fast_struct(buf, start, pos), None
+        elif tag == 0x0A:  # metadata
+            requested, received, annotations, mime = _fast_metadata(buf, start, pos)
+        elif tag == 0x1A:  # binary
+            binary, struct = buf[start:pos], None
+        else:
+            raise Bail  # an unknown field or a wrong wire type
+    record = _new_object(SensorRecord)  # SensorRecord(requested, received, ..., False)
+    _set_requested(record, requested)
+    _set_received(record, received)
+    _set_struct(record, struct)
+    _set_binary(record, binary)
+    _set_annotations(record, annotations)
+    _set_mime(record, mime)
+    _set_unknown(record, False)
+    return record
+
+
+def _fast_metadata(buf: bytes, pos: int, end: int) -> tuple[int, int, bytes, int]:
+    requested = received = mime = 0
+    annotations = b""
+    heads = _TIMESTAMP_HEADS
+    while pos < end:
+        # Fast lane: a time_requested (0x0A) or time_received (0x12) Timestamp whose
+        # first nine bytes (tag, length, 0x08 and five-byte seconds, 0x10) were seen
+        # before: they give the seconds, and nanos is the rest, up to the field's end.
+        seconds = heads.get(buf[pos : pos + 9])
+        if seconds is not None:
+            field_end = pos + 2 + buf[pos + 1]
+            if field_end > end:
+                raise Bail
+            tag = buf[pos]
+            pos += 9
+            # nanos: a varint of at most five bytes (it is under 10**9) ending the
+            # field; the loop is _fast_timestamp's, inlined.
+            byte = buf[pos]
+            nanos = byte & 0x7F
+            shift = 7
+            while byte >= 0x80:
+                if shift == 35:
+                    raise Bail
+                pos += 1
+                byte = buf[pos]
+                nanos |= (byte & 0x7F) << shift
+                shift += 7
+            pos += 1
+            if pos != field_end or nanos >= _NS:
+                raise Bail
+            if tag == 0x0A:
+                requested = seconds * _NS + nanos
+            else:
+                received = seconds * _NS + nanos
+            continue
+        tag = buf[pos]
+        n = buf[pos + 1]
+        if tag == 0x18:  # mime_type, a small enum: a one-byte varint
+            if n >= 0x80:
+                raise Bail
+            mime = n
+            pos += 2
+            continue
+        if n < 0x80:
+            start = pos + 2
+        else:
+            n, start = decode_varint(buf, pos + 1, end)
+        field_end = start + n
+        if field_end > end:
+            raise Bail
+        if tag == 0x0A:
+            requested = _fast_timestamp(buf, start, field_end)
+        elif tag == 0x12:
+            received = _fast_timestamp(buf, start, field_end)
+        elif tag == 0x22:
+            annotations = buf[start:field_end]
+        else:
+            raise Bail
+        if tag != 0x22 and start == pos + 2:
+            _remember_head(buf, pos, field_end)
+        pos = field_end
+    if pos != end:
+        raise Bail  # a mime_type ran past the end
+    return requested, received, annotations, mime
+
+
+def _remember_head(buf: bytes, pos: int, end: int) -> None:
+    """Adds the Timestamp field at ``pos`` to the fast lane if it has the usual layout."""
+    # 0x08, a five-byte seconds varint (every second from 1978 to 3058), then nanos.
+    if pos + 9 < end and buf[pos + 2] == 0x08 and buf[pos + 8] == 0x10:
+        seconds, after = decode_varint(buf, pos + 3, end)
+        if after == pos + 8:
+            if len(_TIMESTAMP_HEADS) >= _TIMESTAMP_HEADS_LIMIT:
+                _TIMESTAMP_HEADS.clear()
+            _TIMESTAMP_HEADS[buf[pos : pos + 9]] = seconds
+
+
+def _fast_timestamp(buf: bytes, pos: int, end: int) -> int:
+    seconds = nanos = 0
+    while pos < end:
+        tag = buf[pos]
+        if tag == 0x08:  # seconds: int64
+            raw, pos = decode_varint(buf, pos + 1, end)
+            seconds = as_int64(raw)
+        elif tag == 0x10:  # nanos: under 10**9, so at most five varint bytes
+            pos += 1
+            byte = buf[pos]
+            nanos = byte & 0x7F
+            shift = 7
+            while byte >= 0x80:
+                if shift == 35:
+                    raise Bail
+                pos += 1
+                byte = buf[pos]
+                nanos |= (byte & 0x7F) << shift
+                shift += 7
+            pos += 1
+        else:
+            raise Bail
+    if pos != end or nanos >= _NS:
+        raise Bail  # a varint ran past the end, or nanos out of range (the reference says which)
+    return seconds * _NS + nanos
+
+
+# --- The reference decoder --------------------------------------------------------------------
+
+
+def _decode_sensor_data(buf: bytes | memoryview) -> SensorRecord:
     end = len(buf)
     pos = 0
     times = (0, 0)
@@ -201,9 +391,9 @@ def _decode_metadata(
         if field_no in (1, 2, 4) and wire == WIRE_LEN:
             s, pos = read_len_delimited(buf, pos, end)
             if field_no == 1:
-                requested = decode_timestamp(buf, s, pos)
+                requested = _decode_timestamp(buf, s, pos)
             elif field_no == 2:
-                received = decode_timestamp(buf, s, pos)
+                received = _decode_timestamp(buf, s, pos)
             else:
                 annotations = bytes(buf[s:pos])
         elif field_no == 3 and wire == WIRE_VARINT:
@@ -213,6 +403,24 @@ def _decode_metadata(
         else:
             pos = skip_field(buf, pos, wire, end)
     return (requested, received), annotations, mime
+
+
+def _decode_timestamp(buf: bytes | memoryview, pos: int, end: int) -> int:
+    seconds = 0
+    nanos = 0
+    while pos < end:
+        tag, pos = decode_varint(buf, pos, end)
+        if tag == 0x08:
+            raw, pos = decode_varint(buf, pos, end)
+            seconds = as_int64(raw)
+        elif tag == 0x10:
+            raw, pos = decode_varint(buf, pos, end)
+            nanos = as_int64(raw)
+        else:
+            pos = skip_field(buf, pos, tag & 7, end)
+    if not 0 <= nanos < _NS:
+        raise WireError(f"Timestamp nanos {nanos} out of range", pos)
+    return seconds * _NS + nanos
 
 
 def encode_header(message: datasync.DataCaptureMetadata) -> bytes:

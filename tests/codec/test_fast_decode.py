@@ -1,0 +1,435 @@
+"""The fast decoders agree with the reference decoders: value for value, error for error.
+
+``decode_struct``, ``decode_sensor_data`` and ``decode_timestamp`` try a fast decoder
+first and fall back to the reference (field-by-field) decoder on anything unusual.
+These tests pin down that the fast decoder handles everything Ferry writes, and
+that on any other bytes (mutated, truncated, random) the public functions return
+exactly what the reference decoder returns, or raise its exact error.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from actors.codec import (
+    RecordEncoder,
+    SensorRecord,
+    StructEncoder,
+    WireError,
+    _records,
+    _struct,
+    decode_sensor_data,
+    decode_struct,
+    decode_timestamp,
+    decode_varint,
+    encode_timestamp,
+)
+from tests.codec import strategies as cst
+
+FAST = settings(max_examples=60, deadline=None)
+
+
+def exact(value: Any) -> Any:
+    """A comparable form that keeps every difference: types, key order, NaN bits."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return ("float", struct.pack("<d", value))
+    if isinstance(value, str):
+        return ("str", value)
+    if isinstance(value, Mapping):
+        return ("dict", tuple((exact(k), exact(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("list", tuple(exact(v) for v in value))
+    if isinstance(value, SensorRecord):
+        return (
+            "record",
+            value.time_requested_ns,
+            value.time_received_ns,
+            exact(value.struct),
+            value.binary,
+            value.annotations,
+            value.mime_type,
+            value.unknown_fields,
+        )
+    if isinstance(value, bytes):
+        return ("bytes", value)
+    if isinstance(value, int):
+        return ("int", value)
+    raise AssertionError(f"unexpected {type(value).__name__}")
+
+
+def outcome(decode: Callable[..., Any], *args: Any) -> Any:
+    """What ``decode(*args)`` gives: its exact value, or its error's type, message and offset."""
+    try:
+        return ("ok", exact(decode(*args)))
+    except (WireError, IndexError, ValueError) as exc:
+        return ("error", type(exc), str(exc), getattr(exc, "pos", None))
+
+
+def _unframe(framed: bytes) -> bytes:
+    length, pos = decode_varint(framed, 0)
+    assert pos + length == len(framed)
+    return framed[pos:]
+
+
+# Edits applied to valid bytes: overwrite, insert or delete a byte, or cut the end.
+_edits = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "insert", "delete", "cut"]),
+        st.integers(0, 1 << 16),
+        st.integers(0, 255),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def _mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
+    buf = bytearray(data)
+    for kind, index, byte in edits:
+        i = index % (len(buf) + 1)
+        if kind == "insert":
+            buf.insert(i, byte)
+        elif not buf:
+            continue
+        elif kind == "set":
+            buf[i % len(buf)] = byte
+        elif kind == "delete":
+            del buf[i % len(buf)]
+        else:
+            del buf[i:]
+    return bytes(buf)
+
+
+def _struct_agrees(body: bytes) -> None:
+    assert outcome(decode_struct, body) == outcome(_struct._decode_struct, body, 0, len(body))
+
+
+def _record_agrees(body: bytes) -> None:
+    assert outcome(decode_sensor_data, body) == outcome(_records._decode_sensor_data, body)
+
+
+# --- what Ferry writes takes the fast path -------------------------------------------------------
+
+
+@FAST
+@given(obj=cst.readings_objects)
+def test_the_fast_struct_decoder_handles_every_struct_ferry_writes(obj):
+    body = StructEncoder().encode(obj)
+    reference = exact(_struct._decode_struct(body, 0, len(body)))
+
+    # Called directly, so a fallback would raise here instead of hiding in decode_struct.
+    first = _struct.fast_struct(body, 0, len(body))
+    again = _struct.fast_struct(body, 0, len(body))  # the entry caches are warm now
+
+    assert exact(first) == exact(again) == reference
+
+
+@FAST
+@given(
+    obj=cst.readings_objects,
+    times=st.tuples(cst.timestamps_ns, cst.timestamps_ns),
+    annotations=st.binary(max_size=40),
+)
+def test_the_fast_record_decoder_handles_every_tabular_record_ferry_writes(obj, times, annotations):
+    body = _unframe(RecordEncoder().tabular(times[0], times[1], obj, annotations))
+    reference = exact(_records._decode_sensor_data(body))
+
+    first = _records._fast_sensor_data(body, 0, len(body))
+    again = _records._fast_sensor_data(body, 0, len(body))
+
+    assert exact(first) == exact(again) == reference
+
+
+@FAST
+@given(payload=cst.small_payloads, times=st.tuples(cst.timestamps_ns, cst.timestamps_ns))
+def test_the_fast_record_decoder_handles_every_binary_record_ferry_writes(payload, times):
+    framed = RecordEncoder().binary_prefix(times[0], times[1], len(payload)) + payload
+    body = _unframe(framed)
+
+    record = _records._fast_sensor_data(body, 0, len(body))
+
+    assert exact(record) == exact(_records._decode_sensor_data(body))
+    assert record.binary == payload
+
+
+def test_fast_records_equal_what_the_dataclass_constructor_makes():
+    # The fast decoder sets SensorRecord's slots directly, in field order.
+    assert [f.name for f in fields(SensorRecord)] == [
+        "time_requested_ns",
+        "time_received_ns",
+        "struct",
+        "binary",
+        "annotations",
+        "mime_type",
+        "unknown_fields",
+    ]
+    meta = b"\x0a\x02\x08\x01" + b"\x12\x02\x08\x02" + b"\x18\x03" + b"\x22\x01a"
+    struct_body = StructEncoder().encode({"k": 1.5})
+    body = b"\x0a" + bytes([len(meta)]) + meta + b"\x12" + bytes([len(struct_body)]) + struct_body
+
+    record = _records._fast_sensor_data(body, 0, len(body))
+
+    expected = SensorRecord(1_000_000_000, 2_000_000_000, {"k": 1.5}, None, b"a", 3, False)
+    assert record == expected
+    assert repr(record) == repr(expected)
+    assert record.unknown_fields is False
+    with pytest.raises(AttributeError):
+        record.mime_type = 4  # type: ignore[misc] # still frozen
+
+
+# --- anything else decodes exactly as the reference decoder decodes it ---------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(obj=cst.readings_objects, edits=_edits)
+@example(obj={"readings": {"x": 1.0, "ok": True, "s": "a"}}, edits=[("cut", 9, 0)])
+def test_mutated_struct_bytes_decode_or_fail_exactly_as_the_reference_decoder(obj, edits):
+    body = StructEncoder().encode(obj)
+    decode_struct(body)  # warm the fast lanes with the valid entries first
+    mutated = _mutate(body, edits)
+
+    _struct_agrees(mutated)
+    # Inside a larger buffer too (bytes past the end must not be read as the message's).
+    padded = b"\x0a" + mutated + b"\x0a\x0b\x0a"
+    assert outcome(decode_struct, padded, 1, 1 + len(mutated)) == outcome(
+        _struct._decode_struct, padded, 1, 1 + len(mutated)
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    obj=cst.readings_objects,
+    times=st.tuples(cst.timestamps_ns, cst.timestamps_ns),
+    edits=_edits,
+)
+def test_mutated_records_decode_or_fail_exactly_as_the_reference_decoder(obj, times, edits):
+    body = _unframe(RecordEncoder().tabular(times[0], times[1], obj))
+    decode_sensor_data(body)  # warm the fast lanes with the valid fields first
+
+    _record_agrees(_mutate(body, edits))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64))
+@example(data=b"\x0a\x02\x0a\x00")  # an entry with a key and no value
+@example(data=b"\x0a\x00")  # an empty entry
+@example(data=b"\x0a\x0b\x0a\x01x\x12\x06\x11\x00\x00\x00\x00")  # a double cut short
+@example(data=b"\x0a\x07\x0a\x01x\x12\x02\x20\x80")  # a bool varint cut short
+@example(data=b"\x0a\x06\x0a\x01x\x12\x01\x08")  # null_value without its varint
+def test_arbitrary_bytes_decode_or_fail_exactly_as_the_reference_decoder(data):
+    _struct_agrees(data)
+    _record_agrees(data)
+    assert outcome(decode_timestamp, data, 0, len(data)) == outcome(
+        _records._decode_timestamp, data, 0, len(data)
+    )
+
+
+def _typical_bodies() -> list[bytes]:
+    encoder = RecordEncoder()
+    t = 1_763_000_000_987_654_321  # nanos is a five-byte varint
+    numbers = {"readings": {"x": 0.01, "y": -9.81, "z": 0.5, "seq": 17}}
+    mixed = {
+        "readings": {
+            "state": "idle",
+            "ok": True,
+            "joints": [0.1, -1.5, "a"],
+            "pose": {"frame": "world", "x": 1.0, "none": None},
+        }
+    }
+    # Metadata ending in mime_type (Ferry never writes it; older rdk releases did).
+    stamp = encode_timestamp(t)
+    meta = b"\x0a" + bytes([len(stamp)]) + stamp + b"\x12" + bytes([len(stamp)]) + stamp
+    meta += b"\x18\x02"
+    struct_body = StructEncoder().encode({"k": 1.0})
+    with_mime = b"\x0a" + bytes([len(meta)]) + meta + b"\x12" + bytes([len(struct_body)])
+    return [
+        _unframe(encoder.tabular(t, t + 1_000_000, numbers)),
+        _unframe(encoder.tabular(t, t, mixed, b"\x12\x00")),
+        with_mime + struct_body,
+    ]
+
+
+# Replacement bytes: every tag and short length, continuation bytes, the extremes.
+_REPLACEMENTS = (*range(0x30), 0x7F, 0x80, 0x81, 0x8A, 0xC0, 0xFF)
+
+
+def _message_spans(body: bytes) -> list[tuple[int, int]]:
+    """Where a SensorData's nested messages lie: timestamps, Struct, nested Structs."""
+    spans = []
+    pos = 0
+    while pos < len(body):
+        tag, pos = decode_varint(body, pos)
+        length, start = decode_varint(body, pos)
+        pos = start + length
+        if tag == 0x0A:  # metadata: its timestamps
+            inner = start
+            while inner < pos:
+                field, inner = decode_varint(body, inner)
+                if field == 0x18:
+                    inner = decode_varint(body, inner)[1]
+                    continue
+                size, ts_start = decode_varint(body, inner)
+                inner = ts_start + size
+                if field in (0x0A, 0x12):
+                    spans.append((ts_start, inner))
+        elif tag == 0x12:  # the Struct, and each entry's nested Struct
+            spans.append((start, pos))
+            entry = start
+            while entry < pos:
+                size, entry_start = decode_varint(body, entry + 1)
+                entry = entry_start + size
+                key_len = body[entry_start + 1]
+                value = entry_start + 2 + key_len  # the value's tag
+                size, value_start = decode_varint(body, value + 1)
+                if body[value_start] == 0x2A:
+                    size, nested = decode_varint(body, value_start + 1)
+                    spans.append((nested, nested + size))
+    return spans
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_every_cut_and_single_byte_change_of_typical_records_decodes_as_the_reference(index):
+    """The fast lanes' shortcuts (cached entries and timestamps) never skip a check.
+
+    The caches are warm, so changed bytes next to cached ones take the fast lanes;
+    messages are cut both by slicing and by a smaller ``end`` inside the full buffer.
+    """
+    body = _typical_bodies()[index]
+    assert exact(decode_sensor_data(body)) == exact(_records._fast_sensor_data(body, 0, len(body)))
+    spans = _message_spans(body)
+    assert len(spans) >= 3
+
+    for start, end in spans:
+        for cut in range(start, end + 1):
+            assert outcome(decode_struct, body, start, cut) == outcome(
+                _struct._decode_struct, body, start, cut
+            )
+            assert outcome(decode_timestamp, body, start, cut) == outcome(
+                _records._decode_timestamp, body, start, cut
+            )
+    for i in range(len(body) + 1):
+        _record_agrees(body[:i])
+        _record_agrees(body[:i] + body[i + 1 :])
+        for byte in {*_REPLACEMENTS, body[i - 1] - 1, body[i - 1] + 1} - {-1, 256}:
+            _record_agrees(body[: i - 1] + bytes([byte]) + body[i:])
+
+
+def test_bytes_after_a_nested_message_are_not_read_as_part_of_it():
+    entry = StructEncoder().encode({"x": 1.0})
+    decode_struct(entry)  # the entry is in the number lane now
+    # A struct_value of length 0, then the cached entry's bytes: as Value fields
+    # they are field 1 with the wrong wire type, not the nested Struct's entries.
+    value = b"\x2a\x00" + entry
+    body = b"\x0a" + bytes([len(value) + 5]) + b"\x0a\x01k\x12" + bytes([len(value)]) + value
+
+    with pytest.raises(WireError, match="Value field 1 has wire type 2"):
+        decode_struct(body)
+    _struct_agrees(body)
+    # And a cached entry cut by ``end`` is not read past it.
+    with pytest.raises(WireError):
+        decode_struct(entry + entry, 0, len(entry) + 3)
+
+
+def test_a_mime_type_cut_by_the_end_of_its_metadata_is_not_read_from_the_next_field():
+    stamp = encode_timestamp(1_763_000_000_987_654_321)
+    meta = b"\x0a" + bytes([len(stamp)]) + stamp + b"\x18"  # mime_type's varint is missing
+    struct_body = StructEncoder().encode({"k": 1.0})
+    # The byte after the metadata is the struct field's tag, 0x12: a valid varint.
+    body = b"\x0a" + bytes([len(meta)]) + meta + b"\x12" + bytes([len(struct_body)]) + struct_body
+    decode_sensor_data(b"\x0a" + bytes([len(meta) - 1]) + meta[:-1])  # warm the timestamp lane
+
+    with pytest.raises(WireError, match="truncated varint"):
+        decode_sensor_data(body)
+    _record_agrees(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "fast"),
+    [
+        # An unknown field before an entry is skipped.
+        (b"\x10\x05" + StructEncoder().encode({"a": 1.0}), {"a": 1.0}, False),
+        # The value before the key.
+        (b"\x0a\x0e\x12\x09\x11" + struct.pack("<d", 2.0) + b"\x0a\x01a", {"a": 2.0}, False),
+        # A tag written as a two-byte varint (0x0A as 0x8A 0x00).
+        (b"\x8a\x00\x02\x0a\x00", {"": None}, False),
+        # A Value holding two kinds: the last wins.
+        (b"\x0a\x0b\x0a\x01a\x12\x06\x20\x01\x1a\x02hi", {"a": "hi"}, False),
+        # The same key twice: the last wins, in the first one's place.
+        (
+            StructEncoder().encode({"a": 1.0, "b": 2.0}) + StructEncoder().encode({"a": True}),
+            {"a": True, "b": 2.0},
+            True,
+        ),
+    ],
+)
+def test_unusual_but_valid_structs_decode_as_the_reference_decoder_does(body, expected, fast):
+    assert decode_struct(body) == expected
+    _struct_agrees(body)
+    if fast:
+        assert _struct.fast_struct(body, 0, len(body)) == expected
+    else:
+        with pytest.raises(_struct.FALLBACK):
+            _struct.fast_struct(body, 0, len(body))
+
+
+def test_unusual_records_decode_through_the_reference_decoder():
+    # Seconds before 1970 (a ten-byte varint) and an unknown field.
+    body = b"\x0a\x0d\x0a\x0b" + b"\x08" + b"\xff" * 9 + b"\x01" + b"\xa0\x06\x07"
+
+    record = decode_sensor_data(body)
+
+    assert record.time_requested_ns == -1_000_000_000
+    assert record.unknown_fields
+    _record_agrees(body)
+
+
+# --- inputs other than bytes ---------------------------------------------------------------------
+
+
+def test_memoryview_and_bytearray_inputs_decode_as_bytes_do():
+    obj = {"readings": {"x": 1.5, "s": "é", "l": [True, None]}}
+    body = StructEncoder().encode(obj)
+    framed = RecordEncoder().tabular(5, 6, obj)
+    record_body = _unframe(framed)
+    stamp = encode_timestamp(-1_500_000_001)
+
+    for wrap in (memoryview, bytearray):
+        assert decode_struct(wrap(b"\xff" + body + b"\xff"), 1, 1 + len(body)) == obj
+        assert decode_sensor_data(wrap(record_body)) == decode_sensor_data(record_body)
+        assert decode_timestamp(wrap(b"\xff" + stamp), 1, 1 + len(stamp)) == -1_500_000_001
+    with pytest.raises(WireError) as raised:
+        decode_struct(memoryview(body[:-1]))
+    with pytest.raises(WireError) as expected:
+        _struct._decode_struct(body[:-1], 0, len(body) - 1)
+    assert (str(raised.value), raised.value.pos) == (str(expected.value), expected.value.pos)
+
+
+# --- the caches stay bounded ---------------------------------------------------------------------
+
+
+def test_the_fast_lane_caches_stay_bounded_and_correct(monkeypatch):
+    monkeypatch.setattr(_struct, "_ENTRIES_LIMIT", 8)
+    monkeypatch.setattr(_records, "_TIMESTAMP_HEADS_LIMIT", 4)
+    encoder = RecordEncoder()
+    for i in range(100):
+        t = (1_700_000_000 + i) * 1_000_000_000 + 123_456_789
+        obj = {f"r{i}": {f"n{i}": float(i), f"s{i}": f"v{i}", f"b{i}": i % 2 == 0}}
+        body = _unframe(encoder.tabular(t, t, obj))
+
+        record = decode_sensor_data(body)
+
+        assert record.struct == obj
+        assert record.time_requested_ns == t
+        assert len(_struct._NUMBER_ENTRIES) <= 8
+        assert len(_struct._CONSTANT_ENTRIES) <= 8
+        assert len(_struct._STRUCT_ENTRIES) <= 8
+        assert len(_records._TIMESTAMP_HEADS) <= 4
