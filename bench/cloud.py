@@ -27,6 +27,7 @@ from grpclib.const import Cardinality, Handler
 from grpclib.server import Server
 
 from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
+from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
@@ -183,18 +184,18 @@ def main() -> None:
         store.close()
         proc, port = start_server(data_dir)
         try:
-            secs = asyncio.run(upload_all(port, key, tab, args.parallel))
+            secs = run_asyncio(upload_all(port, key, tab, args.parallel))
             readings = args.files * args.readings
             rate = readings / secs
             rows.append(
                 ("cloud tabular ingest (resumable)", f"{rate:,.0f}", "readings/s", ">= 50,000")
             )
             mib = sum(len(b) for b in binf) / (1 << 20)
-            ferry_s = asyncio.run(upload_all(port, key, binf, args.parallel))
+            ferry_s = run_asyncio(upload_all(port, key, binf, args.parallel))
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-        raw_s = asyncio.run(raw_ceiling(binf, args.parallel))
+        raw_s = run_asyncio(raw_ceiling(binf, args.parallel))
         rows.append(("cloud binary ingest (resumable)", f"{mib / ferry_s:,.0f}", "MiB/s", ""))
         rows.append(("raw grpclib stream ceiling", f"{mib / raw_s:,.0f}", "MiB/s", ""))
         rows.append(("binary ingest / raw ceiling", f"{raw_s / ferry_s:.2f}", "x", ">= 0.8"))

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from cloud.aio_loop import run_asyncio
 from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
 
 EXIT_USAGE = 2
@@ -71,7 +72,6 @@ def _data_dir(parser: argparse.ArgumentParser, default: Path) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
 
     from actors.logs import setup_logging
     from cloud.server import ServerOptions
@@ -90,7 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_stream_upload_bytes=args.max_upload_bytes,
     )
     try:
-        asyncio.run(_run_server(options))
+        run_asyncio(_run_server(options))
     except OSError as exc:
         print(f"ferry cloud serve: {exc}", file=sys.stderr)
         return 1

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloud.aio_loop import run_asyncio
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -181,7 +183,6 @@ def endpoint(args: argparse.Namespace) -> Endpoint:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import asyncio
     import time
 
     from cloud.export.progress import Progress
@@ -194,7 +195,7 @@ def _export(args: argparse.Namespace) -> int:
         plan = build_plan(args)
         target = endpoint(args)
         creds = credentials(args, os.environ)
-        outcome = asyncio.run(_run(target, creds, plan, progress))
+        outcome = run_asyncio(_run(target, creds, plan, progress))
     except ExportError as exc:
         hint = _resume_hint(plan) if exc.exit_status == 1 else ""
         print(f"ferry export: {exc}{hint}", file=sys.stderr)

@@ -25,9 +25,7 @@ if TYPE_CHECKING:
     from cloud.rpc._edge import Edge
 
 
-_R = TypeVar(
-    "_R", datasync.FileUploadResponse, datasync.StreamingDataCaptureUploadResponse
-)
+_R = TypeVar("_R", datasync.FileUploadResponse, datasync.StreamingDataCaptureUploadResponse)
 
 
 def _with_file_id(response: _R, ids: UploadIds) -> _R:

@@ -19,6 +19,7 @@ from grpclib.exceptions import GRPCError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cloud.aio_loop import new_asyncio_loop
 from cloud.auth import create_api_key
 from cloud.model import Filter, Principal
 from cloud.server import CloudServer, ServerOptions
@@ -75,7 +76,7 @@ class Running:
     """A CloudServer on its own asyncio loop in a thread, and a client channel to it."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_asyncio_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         # grpclib binds the server to the loop it is created on: create it there.

@@ -419,6 +419,14 @@ def test_memoryview_and_bytearray_inputs_decode_as_bytes_do():
 def test_the_fast_lane_caches_stay_bounded_and_correct(monkeypatch):
     monkeypatch.setattr(_struct, "_ENTRIES_LIMIT", 8)
     monkeypatch.setattr(_records, "_TIMESTAMP_HEADS_LIMIT", 4)
+    # Earlier tests may have cached these very entries: start from empty caches.
+    for cache in (
+        _struct._NUMBER_ENTRIES,
+        _struct._CONSTANT_ENTRIES,
+        _struct._STRUCT_ENTRIES,
+        _records._TIMESTAMP_HEADS,
+    ):
+        cache.clear()
     encoder = RecordEncoder()
     for i in range(100):
         t = (1_700_000_000 + i) * 1_000_000_000 + 123_456_789

@@ -23,6 +23,7 @@ import pytest
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from cloud.aio_loop import run_asyncio
 from protos.gen.viam.app.data import v1 as data_pb
 from tests.cli.captures import write_tabular
 from tests.cloud import wire
@@ -124,7 +125,7 @@ def test_acknowledged_chunks_survive_kill_9_and_unacknowledged_ones_are_safely_r
                 acked = reply.committed_offset
 
     with serve(data_dir) as (proc, port):
-        asyncio.run(first_half(port))
+        run_asyncio(first_half(port))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
@@ -143,7 +144,7 @@ def test_acknowledged_chunks_survive_kill_9_and_unacknowledged_ones_are_safely_r
                 await send
 
     with serve(data_dir) as (proc, port):
-        asyncio.run(in_flight_kill(port, proc))
+        run_asyncio(in_flight_kill(port, proc))
         proc.wait(timeout=30)
     gc.collect()  # the leaked socket, if any, is reported here and ignored
 
@@ -162,7 +163,7 @@ def test_acknowledged_chunks_survive_kill_9_and_unacknowledged_ones_are_safely_r
             assert await count_readings(channel, md) == 3000
 
     with serve(data_dir) as (proc, port):
-        asyncio.run(finish(port))
+        run_asyncio(finish(port))
 
 
 def test_a_finished_upload_is_not_materialized_again_after_a_restart(tmp_path):
@@ -177,10 +178,10 @@ def test_a_finished_upload_is_not_materialized_again_after_a_restart(tmp_path):
             return done.file_id, await count_readings(channel, md)
 
     with serve(data_dir) as (proc, port):
-        first = asyncio.run(upload(port))
+        first = run_asyncio(upload(port))
         proc.send_signal(signal.SIGKILL)
     with serve(data_dir) as (proc, port):
-        assert asyncio.run(upload(port)) == (first[0], 100)
+        assert run_asyncio(upload(port)) == (first[0], 100)
 
 
 def test_sigterm_shuts_down_gracefully(tmp_path):
@@ -219,9 +220,9 @@ def test_the_server_serves_the_same_api_over_tls(tmp_path):
             await wire.bearer(channel, key["key_id"], key["key"])
 
     with serve(data_dir, "--tls-cert", str(cert_file), "--tls-key", str(key_file)) as (_, port):
-        assert asyncio.run(over_tls(port)) == 10
+        assert run_asyncio(over_tls(port)) == 10
         with pytest.raises((GRPCError, StreamTerminatedError, ConnectionError, OSError)):
-            asyncio.run(asyncio.wait_for(plaintext(port), 10))
+            run_asyncio(asyncio.wait_for(plaintext(port), 10))
 
 
 def test_keys_create_rejects_a_bad_id_with_a_clear_message(tmp_path):

@@ -8,12 +8,12 @@ page is served (raise from it to simulate a failure after N pages);
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cloud.aio_loop import run_asyncio
 from cloud.export.progress import Progress
 from cloud.export.run import ExportPlan, Outcome, export
 from cloud.export.source import (
@@ -119,7 +119,7 @@ def run_export(
     """Runs ``export`` on ``source`` under asyncio, as ``ferry export`` does."""
     full = ExportPlan(out=out, spec=spec or FilterSpec(), **plan)  # type: ignore[arg-type]
     progress = Progress(stream if stream is not None else _Sink(), live=False)
-    return asyncio.run(export(lambda: contextlib.nullcontext(source), full, progress))
+    return run_asyncio(export(lambda: contextlib.nullcontext(source), full, progress))
 
 
 class _Sink:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from grpclib.client import Channel
 
+from cloud.aio_loop import new_asyncio_loop
 from cloud.auth import create_api_key
 from cloud.export.client import rfc3339
 from cloud.server import CloudServer, ServerOptions
@@ -80,7 +81,7 @@ def start(
     ``client_tls`` is what ``populate`` connects with when ``options`` enable TLS;
     ``wall_ns`` is the server's wall clock (tokens expire by it).
     """
-    loop = asyncio.new_event_loop()
+    loop = new_asyncio_loop()
     threading.Thread(target=loop.run_forever, name="cloud-server", daemon=True).start()
 
     async def make() -> tuple[CloudServer, tuple[str, int]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
@@ -10,6 +9,7 @@ from grpclib import GRPCError
 from grpclib.client import Channel
 from grpclib.const import Status
 
+from cloud.aio_loop import run_asyncio
 from cloud.export.client import Credentials, GrpcPageSource, filter_message, rfc3339
 from cloud.export.source import ExportError, FilterSpec, Kind, PageTooLarge
 from protos.gen.google.protobuf import Struct
@@ -59,10 +59,10 @@ def _source(data: _Data, sleeps: list[float]) -> tuple[GrpcPageSource, _Auth]:
         channel.close()
         return source
 
-    source = asyncio.run(make())
+    source = run_asyncio(make())
     auth = _Auth()
     source._auth, source._data = auth, data  # type: ignore[assignment]
-    asyncio.run(source.authenticate())
+    run_asyncio(source.authenticate())
     return source, auth
 
 
@@ -81,7 +81,7 @@ def test_unavailable_is_retried_with_backoff() -> None:
     busy = GRPCError(Status.UNAVAILABLE, "draining")
     data = _Data(tabular=_Stub(busy, busy, _page(2, "c")))
     source, _ = _source(data, sleeps)
-    page = asyncio.run(source.tabular_page("", 10))
+    page = run_asyncio(source.tabular_page("", 10))
     assert sleeps == [0.5, 1.0]
     assert len(page.records) == 2
     assert page.last == "c"
@@ -94,7 +94,7 @@ def test_unavailable_gives_up_after_three_retries() -> None:
     busy = GRPCError(Status.UNAVAILABLE, "down")
     source, _ = _source(_Data(tabular=_Stub(*[busy] * 4)), sleeps)
     with pytest.raises(ExportError, match="TabularDataByFilter failed at h:1: UNAVAILABLE: down"):
-        asyncio.run(source.tabular_page("", 10))
+        run_asyncio(source.tabular_page("", 10))
     assert sleeps == [0.5, 1.0, 2.0]
 
 
@@ -102,7 +102,7 @@ def test_an_expired_token_is_renewed_once() -> None:
     expired = GRPCError(Status.UNAUTHENTICATED, "bearer token expired")
     data = _Data(tabular=_Stub(expired, _page()))
     source, auth = _source(data, [])
-    asyncio.run(source.tabular_page("", 10))
+    run_asyncio(source.tabular_page("", 10))
     assert [md for _, md in data.tabular_data_by_filter.calls] == [
         {"authorization": "Bearer t1"},
         {"authorization": "Bearer t2"},
@@ -113,20 +113,20 @@ def test_an_expired_token_is_renewed_once() -> None:
     again = _Data(tabular=_Stub(expired, expired))
     source, _ = _source(again, [])
     with pytest.raises(ExportError, match="authentication failed at h:1: bearer token expired"):
-        asyncio.run(source.tabular_page("", 10))
+        run_asyncio(source.tabular_page("", 10))
 
 
 def test_resource_exhausted_is_a_page_too_large() -> None:
     big = GRPCError(Status.RESOURCE_EXHAUSTED, "too many bytes")
     source, _ = _source(_Data(binary=_Stub(big)), [])
     with pytest.raises(PageTooLarge, match="BinaryDataByFilter: too many bytes"):
-        asyncio.run(source.binary_page("", 10))
+        run_asyncio(source.binary_page("", 10))
 
 
 def test_count_asks_for_the_count_only() -> None:
     data = _Data(binary=_Stub(data_pb.BinaryDataByFilterResponse(count=7)))
     source, _ = _source(data, [])
-    assert asyncio.run(source.count(Kind.BINARY)) == 7
+    assert run_asyncio(source.count(Kind.BINARY)) == 7
     request, _ = data.binary_data_by_filter.calls[0]
     assert isinstance(request, data_pb.BinaryDataByFilterRequest)
     assert request.count_only
@@ -135,7 +135,7 @@ def test_count_asks_for_the_count_only() -> None:
 def test_pages_ask_ascending_with_the_cursor_and_include_binary() -> None:
     data = _Data(binary=_Stub(data_pb.BinaryDataByFilterResponse(last="")))
     source, _ = _source(data, [])
-    asyncio.run(source.binary_page("cursor-1", 25))
+    run_asyncio(source.binary_page("cursor-1", 25))
     request, _ = data.binary_data_by_filter.calls[0]
     assert isinstance(request, data_pb.BinaryDataByFilterRequest)
     assert request.include_binary
@@ -151,7 +151,7 @@ def test_a_binary_item_of_the_wrong_size_is_refused() -> None:
     )
     source, _ = _source(_Data(binary=_Stub(reply)), [])
     with pytest.raises(ExportError, match="'b1': got 3 bytes, the server says it has 5"):
-        asyncio.run(source.binary_page("", 1))
+        run_asyncio(source.binary_page("", 1))
 
 
 def test_a_bad_metadata_index_is_refused() -> None:
@@ -159,12 +159,12 @@ def test_a_bad_metadata_index_is_refused() -> None:
     page.data[0].metadata_index = 3
     source, _ = _source(_Data(tabular=_Stub(page)), [])
     with pytest.raises(ExportError, match="metadata_index 3 is out of range"):
-        asyncio.run(source.tabular_page("", 1))
+        run_asyncio(source.tabular_page("", 1))
 
 
 def test_records_carry_the_reading_and_its_metadata() -> None:
     source, _ = _source(_Data(tabular=_Stub(_page())), [])
-    (record,) = asyncio.run(source.tabular_page("", 1)).records
+    (record,) = run_asyncio(source.tabular_page("", 1)).records
     assert record == {
         "time_requested": "2024-05-01T00:00:00.000000Z",
         "time_received": None,

@@ -8,7 +8,6 @@ source (after N pages) and, in one slow test, by SIGKILLing an export process.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import json
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from cloud.aio_loop import run_asyncio
 from cloud.export.cli import build_plan, credentials, endpoint
 from cloud.export.client import GrpcPageSource, open_source
 from cloud.export.progress import Progress
@@ -164,7 +164,7 @@ def _hooked_export(argv: list[str], on_page: Callable[[int], None]) -> None:
         async with open_source(target, creds, plan.spec) as source:
             yield _Hooked(source, on_page)
 
-    asyncio.run(export(connect, plan, Progress(sys.stderr, live=False)))
+    run_asyncio(export(connect, plan, Progress(sys.stderr, live=False)))
 
 
 @pytest.mark.parametrize("after", [1, 4, 9, 10])

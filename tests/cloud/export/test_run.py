@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.aio_loop import run_asyncio
 from cloud.export.progress import Progress
 from cloud.export.run import LOCK_NAME, ExportPlan, _locked, export
 from cloud.export.source import ExportError, FilterSpec, Kind, PageTooLarge, UsageError
@@ -133,7 +133,7 @@ def test_a_second_run_says_already_complete_without_connecting(tmp_path: Path) -
         raise AssertionError("connected although the export was complete")
 
     plan = ExportPlan(out=tmp_path, spec=FilterSpec())
-    outcome = asyncio.run(export(refuse, plan, Progress(io.StringIO(), live=False)))
+    outcome = run_asyncio(export(refuse, plan, Progress(io.StringIO(), live=False)))
     assert outcome.already_complete
     assert tree(tmp_path) == before
 
@@ -177,7 +177,7 @@ def test_restart_keeps_the_old_export_until_connected(tmp_path: Path) -> None:
 
     plan = ExportPlan(out=tmp_path, spec=FilterSpec(), restart=True)
     with pytest.raises(ExportError, match="cannot reach"):
-        asyncio.run(export(unreachable, plan, Progress(io.StringIO(), live=False)))
+        run_asyncio(export(unreachable, plan, Progress(io.StringIO(), live=False)))
     assert tree(tmp_path) == before
 
 

@@ -16,7 +16,6 @@ helpers with ``from tests.cloud.rpc.conftest import start_server, ...``::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from grpclib.client import Channel
 
+from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.server import CloudServer, ServerOptions
 from protos.gen.google.protobuf import Struct
@@ -52,7 +52,7 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await scenario()
 
-    return asyncio.run(main())
+    return run_asyncio(main())
 
 
 @dataclass
