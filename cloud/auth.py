@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from cloud.store.port import Store
 
 API_KEY_TYPE = "api-key"
+KEY_PREFIX = "fk_"
 DEFAULT_TOKEN_TTL_S = 24 * 3600
 _NS = 1_000_000_000
 
@@ -63,7 +64,10 @@ def create_api_key(
         if value is not None and (not value or not value.isprintable() or value != value.strip()):
             raise InvalidArgument(f"{name}: must be a non-empty printable id, got {value!r}")
     key_id = str(uuid.uuid4())
-    secret = secrets.token_urlsafe(32)
+    # A fixed prefix: a secret never starts with "-" (which command lines would
+    # take for an option, e.g. `ferry export --key -abc…`), and leaked keys are
+    # easy to spot and scan for.
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
     store.put_api_key(
         ApiKeyRecord(

@@ -32,7 +32,20 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # grpclib's client can leave its socket to the garbage collector when the server
+    # dies mid-call (the kills below); that is the client's leak, not the server's.
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _collect_leaked_client_sockets():
+    """Collects them here, so that they are reported (and ignored) in this module."""
+    yield
+    gc.collect()
+
 
 FERRY = [sys.executable, "-m", "actors.cli"]
 PART = "robot-1-main"
@@ -102,9 +115,6 @@ async def count_readings(channel: Channel, md: dict[str, str]) -> int:
     return reply.count
 
 
-# grpclib's client can leave its socket to the garbage collector when the server
-# dies mid-call (the in-flight kill below); that is the client's leak, not ours.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_acknowledged_chunks_survive_kill_9_and_unacknowledged_ones_are_safely_resent(tmp_path):
     data_dir = tmp_path / "cloud"
     key = create_key(data_dir)
@@ -146,7 +156,6 @@ def test_acknowledged_chunks_survive_kill_9_and_unacknowledged_ones_are_safely_r
     with serve(data_dir) as (proc, port):
         run_asyncio(in_flight_kill(port, proc))
         proc.wait(timeout=30)
-    gc.collect()  # the leaked socket, if any, is reported here and ignored
 
     async def finish(port: int) -> None:
         async with Channel("127.0.0.1", port) as channel:

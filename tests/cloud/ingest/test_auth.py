@@ -159,3 +159,11 @@ def test_tokens_survive_a_server_restart(tmp_path, store, wall):
 def test_key_creation_rejects_bad_ids(store, wall, org, loc, part, message):
     with pytest.raises(InvalidArgument, match=message):
         create_api_key(store, org_id=org, location_id=loc, part_id=part, wall_ns=wall)
+
+
+def test_a_secret_never_looks_like_a_command_line_option(store, wall):
+    """`ferry export --key <secret>` must parse whatever the secret is."""
+    secrets = [
+        create_api_key(store, org_id="o", location_id="l", wall_ns=wall)[1] for _ in range(50)
+    ]
+    assert all(s.startswith("fk_") for s in secrets)
