@@ -18,14 +18,23 @@ from cloud.rpc._edge import caller
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from cloud.ingest.direct import DirectIngest, UploadIds
     from cloud.rpc._edge import Edge
 
 
+_M = TypeVar("_M", datasync.UploadMetadata, datasync.DataCaptureUploadMetadata)
 _R = TypeVar("_R", datasync.FileUploadResponse, datasync.StreamingDataCaptureUploadResponse)
+
+
+def _file_data(value: object) -> bytes | None:
+    return value.data if isinstance(value, datasync.FileData) else None
+
+
+def _raw_data(value: object) -> bytes | None:
+    return value if isinstance(value, bytes) else None
 
 
 def _with_file_id(response: _R, ids: UploadIds) -> _R:
@@ -64,25 +73,11 @@ class DataSyncService(datasync.DataSyncServiceBase):
     ) -> datasync.FileUploadResponse:
         """Stores an arbitrary file: metadata first, then its contents in any number of packets."""
         what = "FileUpload"
-        md: datasync.UploadMetadata | None = None
         spool = self._new_spool(what)
         try:
-            index = 0
-            async for message in messages:
-                kind, value = betterproto2.which_one_of(message, "upload_packet")
-                if index == 0:
-                    if kind != "metadata" or not isinstance(value, datasync.UploadMetadata):
-                        raise InvalidArgument(f"{what}: the first message must be metadata")
-                    md = value
-                elif kind == "file_contents" and isinstance(value, datasync.FileData):
-                    await self._edge.blocking(spool.write, value.data)
-                else:
-                    raise InvalidArgument(
-                        f"{what}: message {index} must be file_contents, got {kind or 'nothing'}"
-                    )
-                index += 1
-            if md is None:
-                raise InvalidArgument(f"{what}: the stream carried no metadata")
+            md = await self._receive(
+                messages, spool, what, datasync.UploadMetadata, "file_contents", _file_data
+            )
             spooled = await self._edge.blocking(spool.close)
             ids = await self._edge.blocking(self._ingest.file_upload, caller(), md, spooled)
         finally:
@@ -94,27 +89,11 @@ class DataSyncService(datasync.DataSyncServiceBase):
     ) -> datasync.StreamingDataCaptureUploadResponse:
         """Stores one large binary reading streamed after its metadata."""
         what = "StreamingDataCaptureUpload"
-        md: datasync.DataCaptureUploadMetadata | None = None
         spool = self._new_spool(what)
         try:
-            index = 0
-            async for message in messages:
-                kind, value = betterproto2.which_one_of(message, "upload_packet")
-                if index == 0:
-                    if kind != "metadata" or not isinstance(
-                        value, datasync.DataCaptureUploadMetadata
-                    ):
-                        raise InvalidArgument(f"{what}: the first message must be metadata")
-                    md = value
-                elif kind == "data" and isinstance(value, bytes):
-                    await self._edge.blocking(spool.write, value)
-                else:
-                    raise InvalidArgument(
-                        f"{what}: message {index} must be data, got {kind or 'nothing'}"
-                    )
-                index += 1
-            if md is None:
-                raise InvalidArgument(f"{what}: the stream carried no metadata")
+            md = await self._receive(
+                messages, spool, what, datasync.DataCaptureUploadMetadata, "data", _raw_data
+            )
             spooled = await self._edge.blocking(spool.close)
             ids = await self._edge.blocking(self._ingest.streaming_upload, caller(), md, spooled)
         finally:
@@ -122,6 +101,41 @@ class DataSyncService(datasync.DataSyncServiceBase):
         return _with_file_id(
             datasync.StreamingDataCaptureUploadResponse(binary_data_id=ids.binary_data_id), ids
         )
+
+    async def _receive(
+        self,
+        messages: AsyncIterator[betterproto2.Message],
+        spool: Spool,
+        what: str,
+        metadata_type: type[_M],
+        data_field: str,
+        data_of: Callable[[object], bytes | None],
+    ) -> _M:
+        """Reads a metadata-first upload stream, spooling its data; returns the metadata.
+
+        Raises:
+            InvalidArgument: the first message is not metadata, a later one is
+                not data, or the stream is empty.
+        """
+        md: _M | None = None
+        index = 0
+        async for message in messages:
+            kind, value = betterproto2.which_one_of(message, "upload_packet")
+            data = data_of(value) if kind == data_field else None
+            if index == 0:
+                if kind != "metadata" or not isinstance(value, metadata_type):
+                    raise InvalidArgument(f"{what}: the first message must be metadata")
+                md = value
+            elif data is not None:
+                await self._edge.blocking(spool.write, data)
+            else:
+                raise InvalidArgument(
+                    f"{what}: message {index} must be {data_field}, got {kind or 'nothing'}"
+                )
+            index += 1
+        if md is None:
+            raise InvalidArgument(f"{what}: the stream carried no metadata")
+        return md
 
     def _new_spool(self, what: str) -> Spool:
         path = self._spool_dir / f"stream-{uuid.uuid4().hex}"
