@@ -32,6 +32,7 @@ from cloud.auth import create_api_key
 from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cloud import wire
+from tests.cloud.wire import Raw
 
 CHUNK = 1 << 20
 PART = "bench-part"
@@ -108,18 +109,6 @@ async def upload_all(port: int, key: tuple[str, str], files: list[bytes], parall
 
         await asyncio.gather(*(worker() for _ in range(parallel)))
         return time.perf_counter() - t0
-
-
-class Raw:
-    def __init__(self, data: bytes = b"") -> None:
-        self.data = data
-
-    def SerializeToString(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def FromString(cls, data: bytes) -> Raw:
-        return cls(data)
 
 
 class Sink:

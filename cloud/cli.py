@@ -11,9 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloud.aio_loop import run_asyncio
 from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from cloud.server import ServerOptions
 
 EXIT_USAGE = 2
 
@@ -97,14 +101,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_server(options: object) -> None:
+async def _run_server(options: ServerOptions) -> None:
     import asyncio
     import logging
     import signal
 
-    from cloud.server import CloudServer, ServerOptions
+    from cloud.server import CloudServer
 
-    assert isinstance(options, ServerOptions)
     # Handlers first: a signal that arrives right after the ready line still stops us cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -268,7 +268,10 @@ class BinaryRow:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """One page of results; ``last`` is the cursor for the next page ("" = no more)."""
+    """One page of results and ``last``, the cursor after its last row.
+
+    Paging ends with an empty page (whose ``last`` is ""), as Viam's SDK expects.
+    """
 
     rows: tuple[T, ...]
     last: str = ""

@@ -26,6 +26,7 @@ from cloud.server import CloudServer, ServerOptions
 from protos.gen.google.protobuf import Struct
 from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cloud import wire
+from tests.cloud.wire import Raw
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterator
@@ -56,20 +57,6 @@ STREAMS = [
     "/viam.app.datasync.v1.DataSyncService/StreamingDataCaptureUpload",
 ]
 ROBOT = Principal("fuzz", "org-f", "loc-f")
-
-
-class Raw:
-    """A message that is whatever bytes we say (to send garbage through grpclib)."""
-
-    def __init__(self, data: bytes = b"") -> None:
-        self.data = data
-
-    def SerializeToString(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def FromString(cls, data: bytes) -> Raw:
-        return cls(data)
 
 
 class Running:

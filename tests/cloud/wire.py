@@ -13,6 +13,20 @@ if TYPE_CHECKING:
     from grpclib.client import Channel
 
 
+class Raw:
+    """A message that is whatever bytes we say: sends arbitrary bytes through grpclib."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:  # grpclib's codec protocol
+        return self.data
+
+    @classmethod
+    def FromString(cls, data: bytes) -> Raw:  # grpclib's codec protocol
+        return cls(data)
+
+
 async def bearer(channel: Channel, key_id: str, key: str) -> dict[str, str]:
     """Call metadata carrying a fresh bearer token for an API key."""
     reply = await rpc_pb.AuthServiceStub(channel).authenticate(

@@ -28,8 +28,8 @@ from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.server import CloudServer, ServerOptions
 from protos.gen.google.protobuf import Struct
-from protos.gen.proto.rpc import v1 as rpc_pb
 from protos.gen.viam.app.datasync import v1 as datasync
+from tests.cloud.wire import bearer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -112,12 +112,7 @@ async def authed_metadata(
     key_id, secret = create_api_key(
         srv.server.store, org_id=org, location_id=loc, part_id=part, wall_ns=time.time_ns
     )
-    reply = await rpc_pb.AuthServiceStub(srv.channel()).authenticate(
-        rpc_pb.AuthenticateRequest(
-            entity=key_id, credentials=rpc_pb.Credentials(type="api-key", payload=secret)
-        )
-    )
-    return {"authorization": f"Bearer {reply.access_token}"}
+    return await bearer(srv.channel(), key_id, secret)
 
 
 def at(seconds: float) -> datetime:
