@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import zlib
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
 from cloud.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from cloud.model import Filter, PageRequest, Principal, UploadIdentity, UploadKind, UploadStatus
 from protos.gen.viam.app.datasync import v1 as datasync
-from tests.cli.captures import write_binary, write_tabular
+from tests.cli.captures import camera_header, write_binary, write_tabular
 from tests.cloud.ingest.conftest import ROBOT
 
 if TYPE_CHECKING:
@@ -266,3 +268,35 @@ def test_any_interleaving_of_retries_stores_every_reading_exactly_once(
     # Every example shares the store: each finished file adds its 80 readings exactly once.
     assert len(mine) % 80 == 0
     assert mine == sorted(list(range(80)) * (len(mine) // 80))
+
+
+def test_every_record_of_a_multi_record_binary_file_becomes_its_own_blob(world, tmp_path):
+    payloads = [b"first" * 1000, b"", b"third" * 50_000]
+    writer = CaptureFileWriter.create(tmp_path, 1, encode_header(camera_header()))
+    for i, payload in enumerate(payloads):
+        writer.append_parts(RecordEncoder().binary_prefix(i, i + 1, len(payload)), payload)
+    data = writer.finish().read_bytes()
+    record = world.upload(data, chunk=20_000, path="camera/cam/ReadImage/multi.capture")
+    rows = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    assert [b"".join(world.store.open_blob(r.blob)) for r in rows] == payloads
+    assert [r.time_requested_ns for r in rows] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (RecordEncoder().tabular(1, 2, {"x": 1.0}), "a binary capture file holds a struct"),
+        (b"\x09\x0a\x03\x08\x01\x10", "record runs past the end of the file"),
+        (b"\x02\x0a\x00", "record has no binary payload"),
+    ],
+)
+def test_a_malformed_binary_capture_file_is_invalid_names_the_offset_and_stores_nothing(
+    world, tmp_path, record, reason
+):
+    header = encode_header(camera_header())
+    data = header + record
+    with pytest.raises(InvalidArgument, match=rf"at offset (\d+): {reason}") as info:
+        world.upload(data, path="camera/cam/ReadImage/bad.capture")
+    offset = int(re.search(r"at offset (\d+)", str(info.value))[1])  # type: ignore[index]
+    assert len(header) <= offset < len(data)  # inside the bad record
+    assert world.store.count_binary(ROBOT, Filter()) == 0
