@@ -48,14 +48,16 @@ def _binary_id(part: PartInfo, upload_id: str, index: int) -> str:
     )
 
 
-def upload_metadata(upload: UploadRecord) -> datasync.UploadMetadata:
-    """The metadata an upload was opened with (empty when none was sent)."""
+def parse_upload_metadata(raw: bytes, where: str) -> datasync.UploadMetadata:
+    """The ``UploadMetadata`` an upload was opened with (empty when none was sent).
+
+    Raises:
+        InvalidArgument: the bytes are not an ``UploadMetadata``; names ``where``.
+    """
     try:
-        return datasync.UploadMetadata.parse(upload.metadata)
+        return datasync.UploadMetadata.parse(raw)
     except Exception as exc:  # betterproto2 raises assorted errors on bad input
-        raise InvalidArgument(
-            f"upload {upload.upload_id}: upload_metadata is not valid: {exc}"
-        ) from None
+        raise InvalidArgument(f"{where}: upload_metadata is not valid: {exc}") from None
 
 
 def materialize(
@@ -68,7 +70,7 @@ def materialize(
             corrupt or truncated capture file names the offset).
     """
     staged = store.staged_path(upload.org_id, upload.upload_id)
-    md = upload_metadata(upload)
+    md = parse_upload_metadata(upload.metadata, f"upload {upload.upload_id}")
     file_id = file_id_for(upload.upload_id)
     if upload.kind == UploadKind.ARBITRARY_FILE:
         return _arbitrary_file(store, upload, part, md, staged, spool_dir, file_id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 from cloud.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from cloud.ingest.materialize import materialize, upload_metadata
+from cloud.ingest.materialize import materialize, parse_upload_metadata
 from cloud.model import UploadKind, UploadRecord, UploadStatus
 
 if TYPE_CHECKING:
@@ -73,10 +73,7 @@ class ResumableIngest:
         self._check_identity(identity)
         if kind not in (UploadKind.CAPTURE_FILE, UploadKind.ARBITRARY_FILE):
             raise InvalidArgument(f"kind: must be CAPTURE_FILE or ARBITRARY_FILE, got {kind}")
-        probe = UploadRecord(
-            "(new)", who.org_id, identity, UploadKind(kind), metadata, 0, UploadStatus.OPEN, 0
-        )
-        md = upload_metadata(probe)
+        md = parse_upload_metadata(metadata, "open")
         if md.part_id and md.part_id != identity.part_id:
             raise InvalidArgument(
                 f"upload_metadata.part_id {md.part_id!r} differs from identity.part_id "

@@ -26,13 +26,10 @@ from cloud.query.bsonio import decode_stages, encode_documents
 from cloud.query.mql import compile_pipeline
 from cloud.rpc import _data_convert as conv
 from cloud.rpc._edge import caller
-from cloud.rpc._wire import check_wire_types
 from protos.gen.viam.app.data import v1 as data_pb
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-
-    import betterproto2
 
     from actors.codec import JsonValue
     from cloud.model import BinaryRow, Document, Principal, TabularRow
@@ -48,12 +45,6 @@ MAX_IDS = 10_000  # ids one by-ids request may name
 EXPORT_BATCH = 500  # export rows pulled per worker-thread call
 _SCAN_PAGE = 500  # rows per page when scanning for matching method parameters
 _SOURCE_TYPES = frozenset(int(t) for t in data_pb.TabularDataSourceType)
-
-
-def _caller_of(message: betterproto2.Message) -> Principal:
-    """The caller, once the request is known to be well-formed (see ``_wire``)."""
-    check_wire_types(message)
-    return caller()
 
 
 def _check_org(org_id: str, who: Principal) -> None:
@@ -167,7 +158,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.TabularDataByFilterRequest
     ) -> data_pb.TabularDataByFilterResponse:
         """One page of readings with de-duplicated metadata, or only their count."""
-        who = _caller_of(message)
+        who = caller()
         flt, page = conv.data_request(message.data_request)
         if message.count_only:
             count = await self._edge.blocking(self._store.count_tabular, who, flt)
@@ -184,7 +175,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.TabularDataBySqlRequest
     ) -> data_pb.TabularDataBySqlResponse:
         """Read-only SQL over the caller's ``readings``; one BSON document per row."""
-        who = _caller_of(message)
+        who = caller()
         _check_org(message.organization_id, who)
         if not message.sql_query.strip():
             raise InvalidArgument("sql_query: required")
@@ -202,7 +193,7 @@ class DataService(data_pb.DataServiceBase):
         The pipeline is validated before any data is read; equalities of its
         leading ``$match`` on well-known fields narrow the store's scan.
         """
-        who = _caller_of(message)
+        who = caller()
         _check_org(message.organization_id, who)
         source = message.data_source
         if source is not None:
@@ -230,7 +221,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.ExportTabularDataRequest
     ) -> AsyncIterator[data_pb.ExportTabularDataResponse]:
         """Every reading of one source, oldest first, one message each."""
-        who = _caller_of(message)
+        who = caller()
         part_id, name, subtype, method = _source(
             message.part_id, message.resource_name, message.resource_subtype, message.method_name
         )
@@ -255,7 +246,7 @@ class DataService(data_pb.DataServiceBase):
 
         As in Viam, only data synced within the last year counts.
         """
-        who = _caller_of(message)
+        who = caller()
         source = _source(
             message.part_id, message.resource_name, message.resource_subtype, message.method_name
         )
@@ -289,7 +280,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.DeleteTabularDataRequest
     ) -> data_pb.DeleteTabularDataResponse:
         """Deletes the organization's readings captured over N days ago (0: all)."""
-        who = _caller_of(message)
+        who = caller()
         _check_org(message.organization_id, who)
         flt = conv.delete_filter(message.filter)
         days = message.delete_older_than_days
@@ -303,7 +294,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.BinaryDataByFilterRequest
     ) -> data_pb.BinaryDataByFilterResponse:
         """One page of binary items (with their bytes if ``include_binary``), or a count."""
-        who = _caller_of(message)
+        who = caller()
         flt, page = conv.data_request(message.data_request)
         if message.count_only:
             count = await self._edge.blocking(self._store.count_binary, who, flt)
@@ -336,7 +327,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.BinaryDataByIDsRequest
     ) -> data_pb.BinaryDataByIDsResponse:
         """The items with these ids in scope, in the order asked; unknown ids are skipped."""
-        who = _caller_of(message)
+        who = caller()
         ids = _requested_ids(message.binary_data_ids, message.binary_ids, who)
         data = await self._edge.blocking(self._by_ids, who, ids, message.include_binary)
         return data_pb.BinaryDataByIDsResponse(data=data, count=len(data))
@@ -351,7 +342,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.DeleteBinaryDataByFilterRequest
     ) -> data_pb.DeleteBinaryDataByFilterResponse:
         """Deletes the matching items in scope (no filter: all of them)."""
-        who = _caller_of(message)
+        who = caller()
         flt = conv.to_filter(message.filter)
         count = await self._edge.blocking(self._store.delete_binary_by_filter, who, flt)
         return data_pb.DeleteBinaryDataByFilterResponse(deleted_count=count)
@@ -360,7 +351,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.DeleteBinaryDataByIDsRequest
     ) -> data_pb.DeleteBinaryDataByIDsResponse:
         """Deletes these items in scope; ids that match nothing are not counted."""
-        who = _caller_of(message)
+        who = caller()
         ids = _requested_ids(message.binary_data_ids, message.binary_ids, who)
         count = await self._edge.blocking(self._store.delete_binary_by_ids, who, ids)
         return data_pb.DeleteBinaryDataByIDsResponse(deleted_count=count)
@@ -371,7 +362,7 @@ class DataService(data_pb.DataServiceBase):
         self, message: data_pb.TagsByFilterRequest
     ) -> data_pb.TagsByFilterResponse:
         """The distinct tags of the matching tabular and binary data, sorted."""
-        who = _caller_of(message)
+        who = caller()
         flt = conv.to_filter(message.filter)
         tags = await self._edge.blocking(self._store.tags_by_filter, who, flt)
         return data_pb.TagsByFilterResponse(tags=tags)
