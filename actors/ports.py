@@ -10,6 +10,7 @@ the simulator), which keeps the codec free of Trio and easy to fault-inject.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
@@ -34,6 +35,16 @@ class WritableFile(Protocol):
     def close(self) -> None:
         """Closes the file; safe to call twice."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    """One directory entry: its name, whether it is a directory, and a file's size and mtime."""
+
+    name: str
+    is_dir: bool
+    size: int = 0
+    mtime_ns: int = 0
 
 
 class FileSystem(Protocol):
@@ -83,6 +94,10 @@ class FileSystem(Protocol):
         """The size of a file in bytes."""
         ...
 
+    def list_dir(self, path: Path) -> list[DirEntry]:
+        """The entries of a directory (unsorted; symlinks are not followed)."""
+        ...
+
 
 class WallClock(Protocol):
     """Wall-clock time for timestamps and file names, in nanoseconds since the epoch.
@@ -127,4 +142,111 @@ class DiskUsage(Protocol):
 
     def usage(self, path: Path) -> DiskStats:
         """Usage of the file system that holds ``path``."""
+        ...
+
+
+# ---------------------------------------------------------------- sync
+
+
+class FileKind(Enum):
+    """What a synced file is: a capture file (Viam's format) or any other file."""
+
+    CAPTURE = "capture"
+    ARBITRARY = "arbitrary"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFile:
+    """A file the walker found ready to sync.
+
+    ``root`` is the sync root it was found under (a capture dir or an
+    additional sync path); ``tags`` and ``dataset_ids`` come from the data
+    manager's tags and from ``tag=``/``dataset=`` path segments (arbitrary files).
+    """
+
+    path: Path
+    root: Path
+    kind: FileKind
+    size: int
+    mtime_ns: int
+    tags: tuple[str, ...] = ()
+    dataset_ids: tuple[str, ...] = ()
+
+    @property
+    def relpath(self) -> str:
+        """The path relative to its sync root, with '/' separators (part of the identity)."""
+        return self.path.relative_to(self.root).as_posix()
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """What an upload is keyed by: derived from the file, so it survives restarts."""
+
+    part_id: str
+    path: str
+    size: int
+    sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    """The cloud's state of an upload: where to continue, or that it is already finished."""
+
+    upload_id: str
+    committed_offset: int
+    finished: bool
+    max_chunk_bytes: int
+    file_id: str = ""
+    binary_data_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The committed offset after a chunk; ``accepted`` is False when the offset was stale."""
+
+    committed_offset: int
+    accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A durable confirmation that the cloud holds all of a file."""
+
+    file_id: str
+    binary_data_ids: tuple[str, ...] = ()
+    records: int = 0
+
+
+class Uploader(Protocol):
+    """What the sync actor needs from the network: resumable, exactly-once uploads.
+
+    Production: ``actors.adapters.grpc_uploader`` (``ferry.sync.v1`` over grpclib);
+    the simulator: an in-process network in front of the same cloud logic. Every
+    method raises only ``actors.errors`` classes: ``OfflineError`` and
+    ``TransientError`` (retry), ``PermanentError`` (park the file),
+    ``ResumableUnsupported`` (the server speaks only Viam's RPCs).
+    """
+
+    async def open(self, identity: FileIdentity, file: SyncFile) -> OpenResult:
+        """Finds or creates the upload of ``identity`` and reports its committed offset."""
+        ...
+
+    async def write(self, upload_id: str, offset: int, data: bytes) -> WriteResult:
+        """Sends one chunk at ``offset`` (compare-and-set on the committed offset)."""
+        ...
+
+    async def finish(self, upload_id: str, sha256: bytes) -> Confirmation:
+        """Verifies the whole file and materializes it; idempotent."""
+        ...
+
+
+class WholeFileUploader(Protocol):
+    """Viam's own RPCs (DataCaptureUpload, StreamingDataCaptureUpload, FileUpload).
+
+    Used when the server has no resumable service: a whole file per attempt, so
+    an interruption re-sends the file and a lost acknowledgement duplicates it.
+    """
+
+    async def upload(self, file: SyncFile) -> Confirmation:
+        """Uploads all of ``file``; raises the ``actors.errors`` classes as ``Uploader``."""
         ...

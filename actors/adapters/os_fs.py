@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, BinaryIO, final
 
+from actors.ports import DirEntry
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -78,3 +80,14 @@ class OsFileSystem:
 
     def size(self, path: Path) -> int:
         return os.stat(path).st_size
+
+    def list_dir(self, path: Path) -> list[DirEntry]:
+        entries: list[DirEntry] = []
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    entries.append(DirEntry(entry.name, is_dir=True))
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    entries.append(DirEntry(entry.name, False, st.st_size, st.st_mtime_ns))
+        return entries
