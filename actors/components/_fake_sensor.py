@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
-from actors.components._protocol import Tabular
+from actors.components._protocol import ComponentConfigError, Tabular
 from actors.components._support import DispatchedComponent, Dispatcher, number_attr, str_list_attr
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ class FakeSensor(DispatchedComponent):
             ``humidity`` (``humidity_pct``), ``pressure`` (``pressure_hpa``), ``co2``
             (``co2_ppm``) and ``light`` (``illuminance_lux``); default the first three.
         noise: multiplies every channel's step noise (default 1.0; 0 makes them constant).
+        constant: an object merged into every reading as is, e.g.
+            ``{"should_sync": true}`` for a selective syncer that a config edit flips.
         fail_rate, latency_ms: the shared fault hooks.
 
     Methods: ``Readings`` → ``{"temperature_c": 21.3, "humidity_pct": 44.8, ...}``
@@ -73,6 +75,10 @@ class FakeSensor(DispatchedComponent):
         attrs = ctx.attributes
         names = str_list_attr(attrs, "channels", DEFAULT_CHANNELS, choices=list(CHANNELS))
         self._noise = number_attr(attrs, "noise", 1.0, lo=0.0)
+        constant = attrs.get("constant", {})
+        if not isinstance(constant, dict):
+            raise ComponentConfigError(f"attribute 'constant' must be an object, got {constant!r}")
+        self._constant: dict[str, JsonValue] = dict(constant)
         self._rng: random.Random = ctx.rng
         self._channels = [CHANNELS[n] for n in names]
         spread = math.sqrt(1.0 - (1.0 - _THETA) ** 2)
@@ -90,6 +96,7 @@ class FakeSensor(DispatchedComponent):
             x += _THETA * (channel.mean - x) + self._rng.gauss(0.0, channel.sigma * self._noise)
             self._state[i] = x = _clamp(channel, x)
             out[channel.key] = round(x, 3)
+        out.update(self._constant)
         return Tabular(out)
 
 

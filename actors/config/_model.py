@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictFloat,
+    StrictInt,
     StrictStr,
     Tag,
     model_validator,
@@ -38,6 +39,7 @@ from actors.config._issues import Loc, check_error
 from actors.config._types import (
     DATA_MANAGER_API,
     DATA_MANAGER_TYPE,
+    MAX_SYNC_CHUNK_BYTES,
     ApiPartStr,
     ApiStr,
     ConfigModel,
@@ -254,6 +256,12 @@ class DataManagerAttributes(ConfigModel):
     """Ferry: fsync open capture files this often (what a power cut can lose); 0 means 1."""
     maximum_capture_file_age_secs: NonNegFloat = 300.0
     """Ferry: a tabular capture file is finished at this age even if not full; 0 means 300."""
+    sync_chunk_size_bytes: Annotated[StrictInt, Field(ge=0, le=MAX_SYNC_CHUNK_BYTES)] = 1_048_576
+    """Ferry: bytes per resumable-upload chunk, at most 2 MiB; 0 means 1 MiB."""
+    sync_max_bytes_per_sec: NonNegInt = 0
+    """Ferry: cap on upload bandwidth in bytes per second; 0 means no cap."""
+    sync_rpc_timeout_secs: NonNegFloat = 60.0
+    """Ferry: an upload call without an answer this long counts as offline; 0 means 60."""
 
 
 class DataManagerServiceConfig(ConfigModel):

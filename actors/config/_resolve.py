@@ -48,6 +48,8 @@ DEFAULT_DELETE_EVERY_NTH_WHEN_DISK_FULL = 5
 DEFAULT_MAXIMUM_CAPTURE_FILE_SIZE_BYTES = 262_144
 DEFAULT_FSYNC_INTERVAL_S = 1.0
 DEFAULT_MAXIMUM_CAPTURE_FILE_AGE_S = 300.0
+DEFAULT_SYNC_CHUNK_BYTES = 1_048_576
+DEFAULT_SYNC_RPC_TIMEOUT_S = 60.0
 FERRY_HOME_ENV = "FERRY_HOME"
 
 CaptureKey = tuple[str, str, str]
@@ -140,6 +142,9 @@ class DataManagerSettings:
     min_free_bytes: int
     capture_fsync_interval_s: float = 1.0
     maximum_capture_file_age_s: float = 300.0
+    sync_chunk_bytes: int = DEFAULT_SYNC_CHUNK_BYTES
+    sync_max_bytes_per_sec: int = 0
+    sync_rpc_timeout_s: float = DEFAULT_SYNC_RPC_TIMEOUT_S
 
     @property
     def sync_interval_ms(self) -> int:
@@ -303,6 +308,9 @@ def _settings(
         maximum_capture_file_age_s=(
             a.maximum_capture_file_age_secs or DEFAULT_MAXIMUM_CAPTURE_FILE_AGE_S
         ),
+        sync_chunk_bytes=a.sync_chunk_size_bytes or DEFAULT_SYNC_CHUNK_BYTES,
+        sync_max_bytes_per_sec=a.sync_max_bytes_per_sec,
+        sync_rpc_timeout_s=a.sync_rpc_timeout_secs or DEFAULT_SYNC_RPC_TIMEOUT_S,
     )
 
 

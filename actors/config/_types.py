@@ -116,6 +116,8 @@ HostPortStr = Annotated[StrictStr, AfterValidator(_host_port)]
 Tags = tuple[NonEmptyStr, ...]
 Paths = tuple[NonEmptyStr, ...]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
+MAX_SYNC_CHUNK_BYTES = 2 * 1024 * 1024
+"""The largest sync chunk (issue 5): bounds the memory of each upload worker."""
 NonNegFloat = Annotated[StrictFloat, Field(ge=0)]
 Fraction = Annotated[StrictFloat, Field(gt=0, le=1)]
 JsonObject = dict[str, JsonValue]

@@ -352,3 +352,17 @@ async def test_power_sensor_power_is_voltage_times_current():
 async def test_power_sensor_reports_ac_when_configured():
     power = FakePowerSensor(make_ctx("power_sensor", "fake", {"is_ac": True, "voltage": 230}))
     assert tabular(await power.capture("Voltage", {}))["is_ac"] is True
+
+
+async def test_the_sensors_constant_attribute_is_merged_into_every_reading():
+    """A fake sensor can serve as a selective syncer: ``constant`` values appear in each reading."""
+    sensor = FakeSensor(make_ctx("sensor", "fake", {"constant": {"should_sync": True}}))
+    for _ in range(3):
+        data = tabular(await sensor.capture("Readings", {}))
+        assert data["should_sync"] is True
+        assert "temperature_c" in data
+
+
+def test_a_constant_that_is_not_an_object_is_a_config_error_naming_it():
+    with pytest.raises(ComponentConfigError, match="'constant' must be an object"):
+        FakeSensor(make_ctx("sensor", "fake", {"constant": [1]}))
