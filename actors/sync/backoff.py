@@ -21,8 +21,9 @@ def backoff_delay(attempt: int, jitter: float) -> float:
     """The wait before retry number ``attempt`` (1 = the first retry).
 
     The nominal wait is ``0.2 s * 2**(attempt - 1)``; jitter stretches it by up to
-    20 %; the result never exceeds one hour. Jitter accumulates across retries,
-    so robots that failed together do not retry together, even at the cap.
+    20 %; the result never exceeds one hour. Each robot's retry times are the sum
+    of its jittered waits, so robots that lost the network together drift apart
+    before they reach the cap, where each keeps its own phase.
 
     Example::
 

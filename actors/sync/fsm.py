@@ -283,6 +283,8 @@ def step(state: FileState, event: Event) -> tuple[FileState, list[Action]]:
         if state.terminal:
             return state, []
         return dataclasses.replace(state, phase=Phase.CANCELLED), []
+    if isinstance(event, Kick) and state.phase is not Phase.BACKOFF:
+        return state, []  # not waiting (or already over): nothing to hurry
     if state.terminal:
         raise _invalid(state, event)
     match event:
@@ -302,8 +304,6 @@ def step(state: FileState, event: Event) -> tuple[FileState, list[Action]]:
             return _failed(state, event)
         case TimerFired() | Kick() if state.phase is Phase.BACKOFF:
             return _resume(state)
-        case Kick():
-            return state, []  # not waiting: nothing to hurry
         case Deleted() if state.phase is Phase.CONFIRMED:
             return dataclasses.replace(state, phase=Phase.DELETED), []
         case _:
@@ -331,6 +331,10 @@ def _opened(state: FileState, event: Opened) -> tuple[FileState, list[Action]]:
 
 
 def _written(state: FileState, event: ChunkWritten) -> tuple[FileState, list[Action]]:
+    if event.committed_offset > state.offset:
+        # Progress: the next failure backs off from the start again, so a long upload
+        # over a flaky link does not creep toward hour-long waits while it advances.
+        state = dataclasses.replace(state, attempt=0, delay_s=0.0)
     return _continue_at(state, event.committed_offset)
 
 

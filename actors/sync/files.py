@@ -1,0 +1,304 @@
+"""Blocking file helpers for sync: identity, chunks, capture checks, delete, park, restore.
+
+Every function is synchronous and does its I/O through the ``FileSystem`` port,
+so the sync actor runs each one with ``await runner.run(fn, fs, ...)`` (a worker
+thread in production, inline in the simulator). Domain errors are the
+``actors.errors`` classes: ``TransientError`` when the file changed under us
+(retry), ``PermanentError`` when it can never be uploaded (park it). Other
+``OSError``s (the file vanished, EIO) propagate for the caller to classify.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, final
+
+from actors.codec import FAILED_DIR, WireError, decode_header
+from actors.errors import PermanentError, TransientError
+from actors.ports import FileIdentity, FileKind
+from actors.recovery import move_to_failed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from actors.ports import DirEntry, FileSystem, SyncFile
+
+LOGGER = logging.getLogger("ferry.sync.files")
+
+HASH_READ_BYTES = 1 << 20
+"""Hashing reads the file in pieces of this size, so memory stays flat."""
+MAX_RECORD_BYTES = 1 << 30
+"""A record length above this is a corrupt prefix, not a huge reading (as the codec)."""
+REASON_SUFFIX = ".reason"
+
+
+# ----------------------------------------------------------------- identity and chunks
+
+
+def compute_identity(fs: FileSystem, file: SyncFile, part_id: str) -> FileIdentity:
+    """The upload key of ``file``: part, path relative to its root, size and SHA-256.
+
+    Streams the file in 1 MiB reads.
+
+    Raises:
+        TransientError: the bytes read differ in number from ``file.size`` (the
+            file changed since it was listed; the next walk sees its new state).
+
+    Example::
+
+        identity = await runner.run(compute_identity, fs, file, "part-1")
+    """
+    digest = hashlib.sha256()
+    total = 0
+    handle = fs.open_read(file.path)
+    try:
+        while block := handle.read(HASH_READ_BYTES):
+            digest.update(block)
+            total += len(block)
+    finally:
+        handle.close()
+    if total != file.size:
+        raise TransientError(
+            f"file changed while hashing: listed {file.size} bytes, read {total}",
+            where=str(file.path),
+        )
+    return FileIdentity(part_id, file.relpath, total, digest.digest())
+
+
+def read_chunk(fs: FileSystem, path: Path, offset: int, length: int) -> bytes:
+    """Exactly ``length`` bytes of ``path`` from ``offset``.
+
+    Raises:
+        TransientError: the file ends before ``offset + length`` (it got shorter).
+
+    Example::
+
+        data = await runner.run(read_chunk, fs, file.path, committed, 1 << 20)
+    """
+    handle = fs.open_read(path)
+    try:
+        handle.seek(offset)
+        parts: list[bytes] = []
+        got = 0
+        while got < length:
+            part = handle.read(length - got)
+            if not part:
+                raise TransientError(
+                    f"file got shorter: wanted {length} bytes at offset {offset}, got {got}",
+                    where=str(path),
+                )
+            parts.append(part)
+            got += len(part)
+    finally:
+        handle.close()
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+# ----------------------------------------------------------------- capture check
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CaptureCheck:
+    """What a cheap pass over a capture file found: its number of records."""
+
+    records: int
+
+
+def inspect_capture(fs: FileSystem, path: Path) -> CaptureCheck:
+    """Checks a capture file's framing and counts its records, without decoding them.
+
+    The header is decoded (it is small, and an unreadable one is terminal, spec
+    §4.6); each record's length prefix is read and its body skipped with a seek.
+
+    Raises:
+        PermanentError: the header or a record prefix is unreadable or truncated;
+            the message names the file and the byte offset.
+
+    Example::
+
+        if (await runner.run(inspect_capture, fs, path)).records == 0: ...
+    """
+    size = fs.size(path)
+    handle = fs.open_read(path)
+    try:
+        pos = _check_header(handle, path, size)
+        records = 0
+        while (frame := _frame_length(handle, path, pos, size, "record")) is not None:
+            pos = frame[0] + frame[1]
+            handle.seek(pos)  # the body is not read: counting stays cheap for big binaries
+            records += 1
+    finally:
+        handle.close()
+    return CaptureCheck(records)
+
+
+def _check_header(handle: BinaryIO, path: Path, size: int) -> int:
+    """Reads and decodes the header; returns the offset just after it."""
+    frame = _frame_length(handle, path, 0, size, "header")
+    if frame is None:
+        raise _corrupt(path, 0, "empty file: no header")
+    start, length = frame
+    header = handle.read(length)
+    if len(header) < length:
+        raise _corrupt(path, 0, f"header declares {length} bytes, read {len(header)}")
+    try:
+        decode_header(header)
+    except WireError as exc:
+        raise _corrupt(path, 0, f"unreadable header: {exc}") from None
+    return start + length
+
+
+def _frame_length(
+    handle: BinaryIO, path: Path, offset: int, size: int, what: str
+) -> tuple[int, int] | None:
+    """Reads the length varint at ``offset``: ``(body start, length)``, or None at EOF."""
+    length = 0
+    for i in range(10):
+        byte = handle.read(1)
+        if not byte:
+            if i == 0:
+                return None
+            raise _corrupt(path, offset, f"file ends inside a {what} length")
+        length |= (byte[0] & 0x7F) << (7 * i)
+        if byte[0] < 0x80:
+            break
+    else:
+        raise _corrupt(path, offset, f"{what} length varint longer than 10 bytes")
+    body = offset + i + 1
+    if length == 0 and what == "record":
+        raise _corrupt(path, offset, "zero-length record (zero-filled or torn tail?)")
+    if length > MAX_RECORD_BYTES:
+        raise _corrupt(path, offset, f"{what} length {length} exceeds {MAX_RECORD_BYTES} bytes")
+    if length > size - body:
+        raise _corrupt(
+            path, offset, f"{what} declares {length} bytes but only {size - body} remain"
+        )
+    return body, length
+
+
+def _corrupt(path: Path, offset: int, reason: str) -> PermanentError:
+    return PermanentError(f"offset {offset}: {reason}", where=str(path))
+
+
+# ----------------------------------------------------------------- delete, park, restore
+
+
+def delete_synced(fs: FileSystem, path: Path) -> None:
+    """Deletes an uploaded file durably; a file (or directory) already gone counts as deleted.
+
+    Example::
+
+        await runner.run(delete_synced, fs, file.path)
+    """
+    _unlink_quietly(fs, path)
+    # A missing directory means the file's entry is gone with it.
+    with contextlib.suppress(FileNotFoundError):
+        fs.fsync_dir(path.parent)
+
+
+def park(fs: FileSystem, file: SyncFile, reason: str) -> Path:
+    """Moves a file that can never be uploaded into ``failed/`` with a ``.reason`` note.
+
+    Capture files go to ``<root>/failed/<relative path>``, arbitrary files to
+    ``<their dir>/failed/<name>`` (spec §4.6); an existing name gets a ``-N``
+    suffix. Returns the new path.
+
+    Example::
+
+        target = await runner.run(park, fs, file, "INVALID_ARGUMENT: bad header")
+    """
+    root = file.root if file.kind is FileKind.CAPTURE else file.path.parent
+    return move_to_failed(root, file.path, reason, fs)
+
+
+def retry_failed(fs: FileSystem, roots: Sequence[Path]) -> list[Path]:
+    """Puts every parked file under ``roots`` back where it came from, for another try.
+
+    Every ``X/failed/REL`` (any ``failed`` directory at any depth below a root)
+    moves to ``X/REL``; a name already taken gets a ``-N`` suffix, nothing is
+    overwritten. Its ``.reason`` sidecar is removed after the move, and a sidecar
+    whose file is gone (a crash between the two) is removed too. Both
+    directories are fsynced. Emptied ``failed/`` directories stay (the port has
+    no ``remove_dir``). A ``failed`` directory inside a ``failed`` tree is
+    restored one level per call. Symlinked directories are not followed.
+
+    Returns:
+        The restored paths, in walk order.
+
+    Example::
+
+        restored = await runner.run(retry_failed, fs, [capture_dir])
+    """
+    restored: list[Path] = []
+    for root in roots:
+        _find_failed(fs, root, restored)
+    return restored
+
+
+def _find_failed(fs: FileSystem, directory: Path, restored: list[Path]) -> None:
+    for entry in _sorted_listing(fs, directory):
+        if not entry.is_dir:
+            continue
+        path = directory / entry.name
+        if entry.name == FAILED_DIR:
+            _restore_tree(fs, path, directory, restored)
+        else:
+            _find_failed(fs, path, restored)
+
+
+def _restore_tree(fs: FileSystem, source: Path, dest: Path, restored: list[Path]) -> None:
+    """Moves every file below ``source`` to the same relative place below ``dest``."""
+    entries = _sorted_listing(fs, source)
+    names = {entry.name for entry in entries if not entry.is_dir}
+    for entry in entries:
+        path = source / entry.name
+        if entry.is_dir:
+            _restore_tree(fs, path, dest / entry.name, restored)
+        elif not entry.name.endswith(REASON_SUFFIX):
+            restored.append(_restore_file(fs, path, dest / entry.name))
+        elif entry.name.removesuffix(REASON_SUFFIX) not in names:
+            # A note whose file was already restored (a crash after the move).
+            _unlink_quietly(fs, path)
+            fs.fsync_dir(source)
+
+
+def _restore_file(fs: FileSystem, parked: Path, target: Path) -> Path:
+    fs.makedirs(target.parent)
+    n = 1
+    stem, suffix = target.stem, target.suffix
+    while fs.exists(target):
+        target = target.with_name(f"{stem}-{n}{suffix}")
+        n += 1
+    fs.rename(parked, target)
+    fs.fsync_dir(target.parent)
+    _unlink_quietly(fs, parked.with_name(parked.name + REASON_SUFFIX))
+    fs.fsync_dir(parked.parent)
+    LOGGER.info("restored %s from %s", target, parked)
+    return target
+
+
+def _sorted_listing(fs: FileSystem, directory: Path) -> list[DirEntry]:
+    """``directory``'s entries by name; none (with a warning) if it cannot be listed."""
+    try:
+        entries = fs.list_dir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        LOGGER.warning("retry of failed files: skipped %s: %s", directory, exc)
+        return []
+    entries.sort(key=_name)
+    return entries
+
+
+def _name(entry: DirEntry) -> str:
+    return entry.name
+
+
+def _unlink_quietly(fs: FileSystem, path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        fs.unlink(path)
