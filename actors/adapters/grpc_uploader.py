@@ -1,0 +1,156 @@
+"""``Uploader`` over Ferry's resumable service (``ferry.sync.v1``), through a ``CloudLink``.
+
+The protocol is in ``docs/resumable-upload.md``: ``OpenUpload`` finds the upload
+of a file identity and its committed offset, ``WriteChunk`` is compare-and-set
+on that offset with a CRC-32, ``FinishUpload`` materializes the file once. This
+module only converts between the port's dataclasses and the protobuf messages;
+the link does the connection, authentication and error mapping.
+
+``open_request`` is also what the simulator's in-process uploader decodes, so
+both uploaders describe a file to the cloud identically.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, final
+
+from actors.ports import Confirmation, FileKind, OpenResult, WriteResult
+from protos.gen.ferry.sync import v1 as resumable_pb
+from protos.gen.viam.app.datasync import v1 as datasync
+
+if TYPE_CHECKING:
+    from grpclib.client import Channel
+
+    from actors.adapters.cloud_link import CloudLink, Metadata
+    from actors.ports import FileIdentity, SyncFile
+
+_SERVICE = "ResumableUploadService"
+OPEN_UPLOAD = f"{_SERVICE}/OpenUpload"
+WRITE_CHUNK = f"{_SERVICE}/WriteChunk"
+FINISH_UPLOAD = f"{_SERVICE}/FinishUpload"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_KINDS = {
+    FileKind.CAPTURE: resumable_pb.UploadKind.CAPTURE_FILE,
+    FileKind.ARBITRARY: resumable_pb.UploadKind.ARBITRARY_FILE,
+}
+
+
+def arbitrary_file_metadata(file: SyncFile, part_id: str) -> datasync.UploadMetadata:
+    """What Viam sends with an arbitrary file (spec §4.4): type FILE, its absolute path.
+
+    The modification time becomes ``file_modify_time`` (the cloud's time of the item).
+    """
+    modified = _EPOCH + timedelta(microseconds=file.mtime_ns // 1000) if file.mtime_ns else None
+    return datasync.UploadMetadata(
+        part_id=part_id,
+        type=datasync.DataType.FILE,
+        file_name=str(file.path),
+        file_extension=file.path.suffix,
+        tags=list(file.tags),
+        dataset_ids=list(file.dataset_ids),
+        file_modify_time=modified,
+    )
+
+
+def open_request(identity: FileIdentity, file: SyncFile) -> resumable_pb.OpenUploadRequest:
+    """The ``OpenUploadRequest`` for a file.
+
+    An arbitrary file carries its ``UploadMetadata``; a capture file's header
+    already says what it is, so it carries metadata only to add the walker's
+    tags and dataset ids (the cloud merges them with the header's tags).
+    """
+    metadata: datasync.UploadMetadata | None = None
+    if file.kind is FileKind.ARBITRARY:
+        metadata = arbitrary_file_metadata(file, identity.part_id)
+    elif file.tags or file.dataset_ids:
+        metadata = datasync.UploadMetadata(
+            part_id=identity.part_id, tags=list(file.tags), dataset_ids=list(file.dataset_ids)
+        )
+    return resumable_pb.OpenUploadRequest(
+        identity=resumable_pb.FileIdentity(
+            part_id=identity.part_id,
+            path=identity.path,
+            size=identity.size,
+            sha256=identity.sha256,
+        ),
+        kind=_KINDS[file.kind],
+        upload_metadata=metadata,
+    )
+
+
+def open_result(reply: resumable_pb.OpenUploadResponse) -> OpenResult:
+    """The port's view of an ``OpenUploadResponse``."""
+    return OpenResult(
+        upload_id=reply.upload_id,
+        committed_offset=reply.committed_offset,
+        finished=reply.state == resumable_pb.UploadState.FINISHED,
+        max_chunk_bytes=reply.max_chunk_bytes,
+        file_id=reply.file_id,
+        binary_data_ids=tuple(reply.binary_data_ids),
+    )
+
+
+@final
+class GrpcUploader:
+    """The production ``Uploader``: ``ferry.sync.v1`` over the shared ``CloudLink``.
+
+    Every method raises only ``actors.errors`` classes (mapped by the link):
+    ``OfflineError``/``TransientError`` to retry, ``PermanentError`` to park the
+    file, ``ResumableUnsupported`` when the server has no resumable service.
+
+    Example::
+
+        async with open_aio_loop():
+            uploader = GrpcUploader(CloudLink(settings))
+            up = await uploader.open(identity, file)
+    """
+
+    def __init__(self, link: CloudLink) -> None:
+        self._link = link
+
+    async def open(self, identity: FileIdentity, file: SyncFile) -> OpenResult:
+        """Finds or creates the upload of ``identity`` and reports its committed offset."""
+        request = open_request(identity, file)
+
+        async def attempt(
+            channel: Channel, md: Metadata, timeout_s: float
+        ) -> resumable_pb.OpenUploadResponse:
+            stub = resumable_pb.ResumableUploadServiceStub(channel)
+            return await stub.open_upload(request, metadata=md, timeout=timeout_s)
+
+        return open_result(await self._link.call(OPEN_UPLOAD, attempt))
+
+    async def write(self, upload_id: str, offset: int, data: bytes) -> WriteResult:
+        """Sends one chunk at ``offset`` with its CRC-32; a stale offset changes nothing."""
+        request = resumable_pb.WriteChunkRequest(
+            upload_id=upload_id, offset=offset, data=data, crc32=zlib.crc32(data)
+        )
+
+        async def attempt(
+            channel: Channel, md: Metadata, timeout_s: float
+        ) -> resumable_pb.WriteChunkResponse:
+            stub = resumable_pb.ResumableUploadServiceStub(channel)
+            return await stub.write_chunk(request, metadata=md, timeout=timeout_s)
+
+        reply = await self._link.call(WRITE_CHUNK, attempt, payload_bytes=len(data))
+        return WriteResult(committed_offset=reply.committed_offset, accepted=reply.accepted)
+
+    async def finish(self, upload_id: str, sha256: bytes) -> Confirmation:
+        """Verifies and materializes the upload; a repeat returns the same ids."""
+        request = resumable_pb.FinishUploadRequest(upload_id=upload_id, sha256=sha256)
+
+        async def attempt(
+            channel: Channel, md: Metadata, timeout_s: float
+        ) -> resumable_pb.FinishUploadResponse:
+            stub = resumable_pb.ResumableUploadServiceStub(channel)
+            return await stub.finish_upload(request, metadata=md, timeout=timeout_s)
+
+        reply = await self._link.call(FINISH_UPLOAD, attempt)
+        return Confirmation(
+            file_id=reply.file_id,
+            binary_data_ids=tuple(reply.binary_data_ids),
+            records=reply.records,
+        )
