@@ -3,9 +3,9 @@
 Start-up order: load and validate the config; lock each capture directory and
 recover the ``.prog`` files a crash left there; open the process's single
 trio-asyncio loop; then start, under the root supervisor, the capture runtime
-(writer, collectors), the config watcher and the local API. Cancelling
-``run`` stops them in reverse order, so collectors stop, the writer drains
-and every open ``.prog`` is finished as ``.capture``.
+(writer, collectors), the sync actor, the config watcher and the local API.
+Cancelling ``run`` stops them in reverse order, so collectors stop, the writer
+drains and every open ``.prog`` is finished as ``.capture``.
 """
 
 from __future__ import annotations
@@ -27,15 +27,20 @@ from actors.codec import CAPTURE_EXT, SKIPPED_DIRS
 from actors.config_watcher import ConfigWatcher
 from actors.recovery import CaptureDirLock, recover_capture_dir
 from actors.supervisor import ChildSpec, Supervisor
+from actors.sync.actor import SyncActor, SyncSeams
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+    from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
     from actors.capture import CaptureSeams
     from actors.codec import JsonObject, JsonValue
+    from actors.config_plan import AgentPlan
     from actors.plan import CapturePlan
-    from actors.ports import DiskUsage
+    from actors.ports import DiskUsage, SyncFile
+    from actors.sync.actor import Links
+    from actors.sync.plan import SyncPlan
 
 LOGGER = logging.getLogger("ferry.agent")
 
@@ -50,8 +55,12 @@ class AgentOptions:
     """How the agent is run (from the command line)."""
 
     config_path: Path
-    load_plan: Callable[[str, Path], CapturePlan]
+    load_plan: Callable[[str, Path], AgentPlan]
     disk: DiskUsage
+    sync_connect: Callable[[SyncPlan], AbstractAsyncContextManager[Links]] | None = None
+    """Opens the cloud links for sync; ``None`` runs capture only (tests of capture)."""
+    sync_on_point: Callable[[str, SyncFile], None] | None = None
+    """A hook at named points of sync (``--debug-stop-at``; the simulator's crash points)."""
     api_host: str = "127.0.0.1"
     api_port: int = 8085
     serve_api: bool = True
@@ -73,6 +82,7 @@ class Agent:
         self._options = options
         self._seams = seams
         self.runtime = CaptureRuntime(seams)
+        self.sync: SyncActor | None = None
         self._root = Supervisor("root", rng=seams.rng, intensity=3, period=60.0)
         self._watcher: ConfigWatcher | None = None
         # Held from first use of a capture directory until the agent stops.
@@ -95,7 +105,7 @@ class Agent:
         plan = self._plan_or_raise(text)
         self._started_wall = self._seams.clock.now_ns()
         try:
-            await self._prepare_dirs(plan)
+            await self._prepare_dirs(plan.capture)
             self._watcher = ConfigWatcher(
                 path,
                 self._seams.runner,
@@ -103,20 +113,25 @@ class Agent:
                 initial=text,
                 poll_s=self._options.config_poll_s,
             )
-            children = [
-                ChildSpec("capture", functools.partial(self.runtime.run, plan)),
-                ChildSpec("config", self._watcher.run),
-            ]
+            children = [ChildSpec("capture", functools.partial(self.runtime.run, plan.capture))]
+            if self._options.sync_connect is not None:
+                self.sync = SyncActor(plan.sync, self._sync_seams(self._options.sync_connect))
+                children.append(ChildSpec("sync", self.sync.run))
+            children.append(ChildSpec("config", self._watcher.run))
             # The asyncio bridge is only needed by gRPC; the simulator runs without it.
-            loop = open_aio_loop() if self._options.serve_api else contextlib.nullcontext()
+            uses_grpc = self._options.serve_api or self._options.sync_connect is not None
+            loop = open_aio_loop() if uses_grpc else contextlib.nullcontext()
             async with loop, trio.open_nursery() as nursery:
                 if self._options.serve_api:
                     api = LocalApi(
-                        self._options.api_host, self._options.api_port, status=self.status
+                        self._options.api_host,
+                        self._options.api_port,
+                        status=self.status,
+                        sync=self.manual_sync if self.sync is not None else None,
                     )
                     children.append(ChildSpec("api", functools.partial(self._serve_api, api)))
                 await nursery.start(self._root.run, children)
-                LOGGER.info("agent running: %d collectors", len(plan.collectors))
+                LOGGER.info("agent running: %d collectors", len(plan.capture.collectors))
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -139,8 +154,45 @@ class Agent:
             LOGGER.error("new config rejected, keeping the running one:\n%s", exc)
             return
         self.config_error = ""
-        await self._prepare_dirs(plan)
-        await self.runtime.apply(plan)
+        await self._prepare_dirs(plan.capture)
+        await self.runtime.apply(plan.capture)
+        if self.sync is not None:
+            await self.sync.apply(plan.sync)
+
+    async def manual_sync(self, request: Mapping[str, JsonValue]) -> JsonObject:
+        """A manual sync (local API ``Sync``): ``{"wait": bool, "retry_failed": bool}``.
+
+        Raises:
+            RuntimeError: sync is not running, or the pass could not run (the message says why).
+        """
+        if self.sync is None:
+            raise RuntimeError("sync is not running in this agent")
+        result = await self.sync.sync_now(
+            wait=request.get("wait") is True, retry_failed=request.get("retry_failed") is True
+        )
+        if result.error:
+            raise RuntimeError(result.error)
+        return {
+            "files": result.files,
+            "confirmed": result.confirmed,
+            "failed": result.failed,
+            "left": result.left,
+        }
+
+    def _sync_seams(
+        self, connect: Callable[[SyncPlan], AbstractAsyncContextManager[Links]]
+    ) -> SyncSeams:
+        seams = self._seams
+        return SyncSeams(
+            fs=seams.fs,
+            runner=seams.runner,
+            clock=seams.clock,
+            rng=seams.rng,
+            connect=connect,
+            rotate=self.runtime.rotate,
+            read_sensor=self.runtime.read_sensor,
+            on_point=self._options.sync_on_point,
+        )
 
     async def status(self) -> JsonObject:
         """Everything ``ferry status`` shows, as JSON-like data."""
@@ -206,6 +258,7 @@ class Agent:
             },
             "pending": {"files": pending[0], "bytes": pending[1]},
             "disk": disk,
+            "sync": self.sync.render_status() if self.sync is not None else {},
         }
 
     async def _serve_api(self, api: LocalApi, *, task_status: trio.TaskStatus[None]) -> None:
@@ -213,7 +266,7 @@ class Agent:
             self.api_port = await nursery.start(api.run)
             task_status.started()
 
-    def _plan_or_raise(self, text: str) -> CapturePlan:
+    def _plan_or_raise(self, text: str) -> AgentPlan:
         try:
             return self._options.load_plan(text, self._options.config_path)
         except Exception as exc:

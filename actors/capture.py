@@ -19,14 +19,14 @@ from actors.capture_sink import CaptureSink
 from actors.capture_store import CaptureStore
 from actors.cohort import Cohort, CohortMember
 from actors.collector import Collector, CollectorSettings, CollectorStats, default_timeout
-from actors.components import ComponentConfigError, ComponentContext, NowaitCapture
+from actors.components import ComponentConfigError, ComponentContext, NowaitCapture, Tabular
 from actors.messages import InflightGauge, RotateRequest, WriterMsg
 from actors.plan import CapturePlan
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import Writer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from actors.codec import JsonValue
@@ -108,17 +108,20 @@ class CaptureRuntime:
         root = Supervisor("capture", rng=seams.rng, intensity=3, period=60.0)
         self._outbox = send
         try:
-            async with send, trio.open_nursery() as nursery:
-                await nursery.start(
-                    root.run,
-                    [
-                        ChildSpec("writer", self.writer.run),
-                        ChildSpec("collectors", self._collectors.run),
-                    ],
-                )
-                await self.apply(plan)
-                task_status.started()
-                await trio.sleep_forever()
+            # A plain ``with``: an async channel close checkpoints, and a Cancelled
+            # raised there would hide the error that is ending the nursery.
+            with send:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(
+                        root.run,
+                        [
+                            ChildSpec("writer", self.writer.run),
+                            ChildSpec("collectors", self._collectors.run),
+                        ],
+                    )
+                    await self.apply(plan)
+                    task_status.started()
+                    await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(5.0):
                 await self._close_components(list(self._components))
@@ -164,6 +167,19 @@ class CaptureRuntime:
         done = trio.Event()
         await self._outbox.send(RotateRequest(done, keys))
         await done.wait()
+
+    async def read_sensor(self, name: str) -> Mapping[str, JsonValue]:
+        """The ``Readings`` of a running component (the selective syncer asks this).
+
+        Raises:
+            KeyError: no component ``name`` is running.
+            TypeError: its Readings are not tabular.
+        """
+        running = self._components[name]
+        captured = await running.component.capture("Readings", {})
+        if not isinstance(captured, Tabular):
+            raise TypeError(f"{name}: Readings returned binary data")
+        return captured.data
 
     async def _create_component(self, cplan: ComponentPlan) -> None:
         seams = self._seams

@@ -22,6 +22,7 @@ from typing import TypeAlias
 import actors.inspect_cmd as inspect_cmd
 import actors.run_cmd as run_cmd
 import actors.status_cmd as status_cmd
+import actors.sync_cmd as sync_cmd
 import cloud.cli as cloud_cli
 import cloud.export.cli as export_cli
 
@@ -33,6 +34,7 @@ Register: TypeAlias = Callable[[Subparsers], None]
 _COMMANDS: tuple[Register, ...] = (
     run_cmd.register,
     status_cmd.register,
+    sync_cmd.register,
     inspect_cmd.register,
     cloud_cli.register,
     export_cli.register,

@@ -8,11 +8,13 @@ directly.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, final
 
 from actors.components import ResourceName
 from actors.config import parse_config
 from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
+from actors.sync.plan import SyncPlan
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,6 +53,9 @@ def plan_from_resolved(resolved: ResolvedConfig) -> CapturePlan:
         )
         collectors[plan.key] = plan
     used = {m.resource.name for m in collectors.values()}
+    if settings.selective_syncer_name:
+        # The selective syncer is read before each scheduled sync, captured or not.
+        used.add(settings.selective_syncer_name)
     dirs = {settings.capture_dir} | {c.capture_dir for c in collectors.values()}
     return CapturePlan(
         components={name: c for name, c in components.items() if name in used},
@@ -60,8 +65,42 @@ def plan_from_resolved(resolved: ResolvedConfig) -> CapturePlan:
     )
 
 
-def load_plan(text: str, path: Path) -> CapturePlan:
-    """Validates config ``text`` (read from ``path``) and plans it; logs its warnings.
+def sync_plan_from_resolved(resolved: ResolvedConfig) -> SyncPlan:
+    """The sync plan for a resolved config (no data manager: nothing to sync)."""
+    settings = resolved.data_manager
+    if settings is None:
+        return SyncPlan(cloud=resolved.cloud, sync_disabled=True)
+    capture_dirs = dict.fromkeys(
+        [settings.capture_dir, *(m.capture_directory for m in resolved.capture_methods)]
+    )
+    return SyncPlan(
+        capture_dirs=tuple(capture_dirs),
+        additional_sync_paths=settings.additional_sync_paths,
+        tags=settings.tags,
+        cloud=resolved.cloud,
+        sync_disabled=settings.sync_disabled,
+        interval_s=settings.sync_interval_s,
+        file_last_modified_ms=settings.file_last_modified_millis,
+        threads=settings.maximum_num_sync_threads,
+        chunk_bytes=settings.sync_chunk_bytes,
+        max_bytes_per_sec=settings.sync_max_bytes_per_sec,
+        rpc_timeout_s=settings.sync_rpc_timeout_s,
+        selective_syncer=settings.selective_syncer_name,
+        capture_enabled=not settings.capture_disabled,
+    )
+
+
+@final
+@dataclass(frozen=True)
+class AgentPlan:
+    """What the agent runs: capture and sync, from one config."""
+
+    capture: CapturePlan
+    sync: SyncPlan
+
+
+def load_plan(text: str, path: Path) -> AgentPlan:
+    """Validates config ``text`` (read from ``path``) and plans capture and sync.
 
     Raises:
         ConfigError: the config is invalid; the message names every problem.
@@ -69,4 +108,5 @@ def load_plan(text: str, path: Path) -> CapturePlan:
     loaded = parse_config(text, source=str(path), base_dir=path.parent)
     for warning in loaded.warnings:
         LOGGER.warning("config %s: %s", path, warning)
-    return plan_from_resolved(loaded.resolve())
+    resolved = loaded.resolve()
+    return AgentPlan(plan_from_resolved(resolved), sync_plan_from_resolved(resolved))

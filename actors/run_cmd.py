@@ -8,6 +8,12 @@ import random
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors.ports import SyncFile
 
 LOGGER = logging.getLogger("ferry.run")
 
@@ -25,6 +31,7 @@ def tune_for_latency() -> None:
 
 
 EXIT_LOCKED = 3
+CRASH_POINTS = ("confirmed",)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -63,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the fake components' data (default 0)"
     )
+    # Fault injection for tests: the agent SIGKILLs itself at a named point of sync
+    # ("confirmed": the cloud confirmed a file, which is not deleted yet).
+    parser.add_argument("--crash-at", choices=CRASH_POINTS, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_handle)
 
 
@@ -80,7 +90,7 @@ def _handle(args: argparse.Namespace) -> int:
         trio.run(_main, args)
     except (InvalidConfig, CaptureDirLocked, BaseExceptionGroup) as exc:
         # Trio's nurseries wrap start-up errors in exception groups: look inside.
-        found = _find(exc, (InvalidConfig, CaptureDirLocked))
+        found = find_error(exc, (InvalidConfig, CaptureDirLocked))
         if found is None:
             raise
         if isinstance(found, InvalidConfig):
@@ -91,13 +101,26 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:
+def _crash_at(point: str) -> Callable[[str, SyncFile], None]:
+    """A sync hook that kills this process with SIGKILL at ``point`` (crash tests)."""
+    import os
+
+    def hook(reached: str, file: SyncFile) -> None:
+        if reached == point:
+            LOGGER.warning("--crash-at %s: killing the agent at %s", point, file.path)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def find_error(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:
     """The first exception of one of ``kinds`` in ``exc`` or its (nested) groups."""
     if isinstance(exc, kinds):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _find(inner, kinds)
+            found = find_error(inner, kinds)
             if found is not None:
                 return found
     return None
@@ -110,12 +133,14 @@ async def _main(args: argparse.Namespace) -> None:
     from actors.adapters.disk import PsutilDiskUsage
     from actors.adapters.os_fs import OsFileSystem
     from actors.adapters.runner import ThreadRunner
+    from actors.adapters.sync_links import grpc_connector
     from actors.agent import Agent, AgentOptions
     from actors.capture import CaptureSeams
     from actors.components import default_registry
     from actors.config_plan import load_plan
 
     host, port = args.api
+    fs, runner = OsFileSystem(), ThreadRunner()
     options = AgentOptions(
         config_path=args.config.expanduser().resolve(),
         load_plan=load_plan,
@@ -123,12 +148,14 @@ async def _main(args: argparse.Namespace) -> None:
         api_host=host,
         api_port=port,
         serve_api=not args.no_api,
+        sync_connect=grpc_connector(fs, runner),
+        sync_on_point=_crash_at(args.crash_at) if args.crash_at else None,
     )
     seams = CaptureSeams(
         registry=default_registry(),
         clock=SystemWallClock(),
-        runner=ThreadRunner(),
-        fs=OsFileSystem(),
+        runner=runner,
+        fs=fs,
         rng=random.Random(),
         seed=args.seed,
     )

@@ -113,6 +113,9 @@ def render(status: JsonObject) -> str:
             f"pending sync: {_num(pending.get('files')):.0f} files, "
             f"{_size(_num(pending.get('bytes')))}"
         )
+    sync = status.get("sync")
+    if isinstance(sync, dict) and sync:
+        lines += ["", *render_sync(sync)]
     disks = status.get("disk")
     for d in disks if isinstance(disks, list) else []:
         if isinstance(d, dict):
@@ -121,3 +124,47 @@ def render(status: JsonObject) -> str:
                 f"{_size(_num(d.get('free')))} free"
             )
     return "\n".join(lines)
+
+
+def render_sync(sync: JsonObject) -> list[str]:
+    """The sync section: mode, reachability, counters and the files being uploaded."""
+    if sync.get("error"):
+        return [f"sync: {sync['error']}"]
+    online = "online" if sync.get("online") else f"OFFLINE ({sync.get('offline_error')})"
+    mode = str(sync.get("mode"))
+    if not sync.get("exactly_once"):
+        mode += ", exactly-once does NOT hold (the cloud has no resumable service)"
+    every, soon = _num(sync.get("interval_s")), _num(sync.get("next_pass_in_s"))
+    schedule = (
+        f"every {every:g} s, next in {soon:.1f} s"
+        if sync.get("scheduled")
+        else "scheduled sync disabled (manual only)"
+    )
+    lines = [f"sync to {sync.get('cloud')}: {online}; {mode}; {schedule}"]
+    if sync.get("selective_syncer"):
+        lines.append(f"  selective syncer: {sync['selective_syncer']}")
+    c = sync.get("counters")
+    if isinstance(c, dict):
+        n = {name: _num(value) for name, value in c.items()}
+        lines.append(
+            f"  uploaded {n.get('files_uploaded', 0):.0f} files "
+            f"({n.get('records_uploaded', 0):.0f} readings, {_size(n.get('bytes_sent', 0))}), "
+            f"deleted {n.get('files_deleted', 0):.0f}, failed {n.get('files_failed', 0):.0f}, "
+            f"re-sent {_size(n.get('bytes_resent', 0))} after "
+            f"{n.get('interruptions', 0):.0f} interruptions"
+        )
+    files = sync.get("files")
+    for f in files if isinstance(files, list) else []:
+        if not isinstance(f, dict):
+            continue
+        line = (
+            f"  {f.get('phase'):<10} {f.get('path')}  "
+            f"{_size(_num(f.get('bytes_confirmed')))}/{_size(_num(f.get('size')))}"
+        )
+        if f.get("phase") == "backoff":
+            line += (
+                f"  attempt {_num(f.get('attempt')):.0f}, "
+                f"retry in {_num(f.get('next_attempt_in_s')):.1f} s: {f.get('last_error')}"
+            )
+        lines.append(line)
+    return lines

@@ -1,9 +1,11 @@
 """The agent's local gRPC API on 127.0.0.1: Viam's ``DataManagerService``.
 
 ``GetStatus`` returns the agent's status as a Struct (what ``ferry status``
-prints); ``Sync`` asks the sync actor for a pass when one is attached (the sync
-issue) and answers UNIMPLEMENTED until then. Handlers run on the process's
-trio-asyncio loop and call back into Trio through ``trio_as_aio``.
+prints); ``Sync`` asks the sync actor for a pass (``extra``: ``{"wait": true}``
+returns once the files pending at the call are confirmed, ``{"retry_failed":
+true}`` first re-queues failed/); without a sync actor it answers UNIMPLEMENTED.
+Handlers run on the process's trio-asyncio loop and call back into Trio
+through ``trio_as_aio``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class _DataManager(dm.DataManagerServiceBase):
     def __init__(
         self,
         status: Callable[[], Awaitable[JsonObject]],
-        sync: Callable[[bool], Awaitable[None]] | None,
+        sync: Callable[[JsonObject], Awaitable[JsonObject]] | None,
     ) -> None:
         self._status = status
         self._sync = sync
@@ -56,8 +58,13 @@ class _DataManager(dm.DataManagerServiceBase):
             raise grpclib.exceptions.GRPCError(
                 grpclib.Status.UNIMPLEMENTED, "sync is not running in this agent"
             )
-        extra = message.extra.to_dict() if message.extra is not None else {}
-        await trio_as_aio(self._sync)(bool(extra.get("wait", False)))
+        extra = cast("JsonObject", message.extra.to_dict()) if message.extra is not None else {}
+        try:
+            await trio_as_aio(self._sync)(extra)
+        except RuntimeError as exc:
+            raise grpclib.exceptions.GRPCError(
+                grpclib.Status.FAILED_PRECONDITION, str(exc)
+            ) from None
         return dm.SyncResponse()
 
 
@@ -79,7 +86,7 @@ class LocalApi:
         port: int,
         *,
         status: Callable[[], Awaitable[JsonObject]],
-        sync: Callable[[bool], Awaitable[None]] | None = None,
+        sync: Callable[[JsonObject], Awaitable[JsonObject]] | None = None,
     ) -> None:
         self._host = host
         self._port = port

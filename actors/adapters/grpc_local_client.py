@@ -34,3 +34,25 @@ async def fetch_status(host: str, port: int) -> JsonObject:
         OSError: nothing listens there (the agent is not running).
     """
     return await aio_as_trio(_get_status)(host, port)
+
+
+async def _sync(host: str, port: int, extra: JsonObject) -> None:
+    channel = Channel(host, port)
+    try:
+        await dm.DataManagerServiceStub(channel).sync(
+            dm.SyncRequest(name="builtin", extra=Struct.from_dict(dict(extra)))
+        )
+    finally:
+        channel.close()
+
+
+async def request_sync(host: str, port: int, extra: JsonObject) -> None:
+    """Asks the agent for a manual sync (``extra``: ``wait``, ``retry_failed``).
+
+    With ``wait`` it returns when the files pending at the call are confirmed.
+
+    Raises:
+        OSError: the agent is not running.
+        grpclib.exceptions.GRPCError: the agent could not sync (its message says why).
+    """
+    await aio_as_trio(_sync)(host, port, extra)

@@ -1,0 +1,402 @@
+"""The sync actor: scheduled and manual passes over the sync paths, and a pool of upload workers.
+
+A pass (every ``sync_interval_mins``, or now on a manual Sync) asks the writer
+to finish its open files, then walks the capture dirs and additional sync
+paths and hands each ready file to one of ``maximum_num_sync_threads`` workers
+through an unbuffered channel, so memory is O(workers), not O(files). A worker
+runs the file's state machine (``FileJob``) to the end: deleted after the
+cloud's confirmation, parked in ``failed/``, or left in place when cancelled.
+
+A live reconfigure that changes only the schedule is applied in place; any
+other change restarts the workers (files stay, uploads resume at the cloud's
+committed offset). Counters survive both.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn, final
+
+import trio
+
+from actors.ports import SyncFile
+from actors.sync.files import retry_failed
+from actors.sync.fsm import Phase
+from actors.sync.limiter import BandwidthLimiter
+from actors.sync.scan import ScanRules, walk_ready
+from actors.sync.stats import SyncStatus
+from actors.sync.worker import FileJob, WorkerContext
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Awaitable, Callable, Mapping
+    from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
+
+    from actors.codec import JsonValue
+    from actors.ports import (
+        BlockingRunner,
+        FileSystem,
+        Uploader,
+        WallClock,
+        WholeFileUploader,
+    )
+    from actors.sync.fsm import FileState
+    from actors.sync.plan import SyncPlan
+
+LOGGER = logging.getLogger("ferry.sync")
+
+ROTATE_TIMEOUT_S = 30.0
+"""A pass waits this long at most for the writer to finish its open files."""
+SENSOR_TIMEOUT_S = 10.0
+"""The selective syncer's Readings call is bounded by this."""
+
+
+@final
+@dataclass(frozen=True)
+class Links:
+    """The two ways to reach the cloud: resumable (Ferry's) and whole-file (Viam's)."""
+
+    uploader: Uploader
+    whole: WholeFileUploader
+
+
+@final
+@dataclass
+class SyncSeams:
+    """The injected world: production adapters on a robot, simulated ones in ``sim/``.
+
+    ``connect`` opens the cloud links for a plan (and closes them on exit);
+    ``rotate`` finishes the writer's open files; ``read_sensor`` reads the
+    selective syncer (raising ``KeyError`` when no such component runs).
+    """
+
+    fs: FileSystem
+    runner: BlockingRunner
+    clock: WallClock
+    rng: random.Random
+    connect: Callable[[SyncPlan], AbstractAsyncContextManager[Links]]
+    rotate: Callable[[], Awaitable[None]]
+    read_sensor: Callable[[str], Awaitable[Mapping[str, JsonValue]]] | None = None
+    on_point: Callable[[str, SyncFile], None] | None = None
+
+
+@final
+@dataclass
+class PassResult:
+    """What one pass handed out and how those files ended (so far)."""
+
+    files: int = 0
+    bytes: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    left: int = 0
+    bytes_done: int = 0
+    walked: bool = False
+    error: str = ""
+
+    @property
+    def done(self) -> int:
+        """Files of the pass whose life is over."""
+        return self.confirmed + self.failed + self.left
+
+
+@final
+@dataclass
+class _Pass:
+    manual: bool
+    retry_failed: bool = False
+    result: PassResult = field(default_factory=PassResult)
+    walked: trio.Event = field(default_factory=trio.Event)
+    finished: trio.Event = field(default_factory=trio.Event)
+
+    def add(self, size: int) -> None:
+        self.result.files += 1
+        self.result.bytes += size
+
+    def file_done(self, size: int, state: FileState | None) -> None:
+        r = self.result
+        if state is not None and state.phase is Phase.DELETED:
+            r.confirmed += 1
+        elif state is not None and state.phase is Phase.FAILED:
+            r.failed += 1
+        else:
+            r.left += 1
+        r.bytes_done += size
+        self._maybe_finish()
+
+    def end_walk(self, error: str = "") -> None:
+        self.result.walked = True
+        self.result.error = self.result.error or error
+        self.walked.set()
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self.result.walked and self.result.done >= self.result.files:
+            self.finished.set()
+
+
+@final
+class SyncActor:
+    """Uploads finished files exactly once and deletes them after the cloud confirms.
+
+    Example::
+
+        actor = SyncActor(plan, seams)
+        await nursery.start(actor.run)
+        result = await actor.sync_now(wait=True)
+    """
+
+    def __init__(self, plan: SyncPlan, seams: SyncSeams) -> None:
+        self._plan = plan
+        self._seams = seams
+        self.status = SyncStatus()
+        self._claims: dict[Path, list[_Pass]] = {}
+        self._generation = trio.CancelScope()
+        self._requests_send, self._requests = trio.open_memory_channel[_Pass | None](16)
+        self._last_manual: _Pass | None = None
+        # Manual passes requested but not yet walked: files other passes hand out
+        # meanwhile are theirs too, so ``wait`` covers every file pending at the call.
+        self._pending_manual: list[_Pass] = []
+
+    @property
+    def plan(self) -> SyncPlan:
+        """The plan being run."""
+        return self._plan
+
+    def in_progress(self) -> frozenset[Path]:
+        """Files a worker holds or a pass is handing out (retention must not touch them)."""
+        return frozenset(self._claims)
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Runs passes until cancelled; a workers-level reconfigure restarts the inside."""
+        started = False
+        while True:
+            self._generation = trio.CancelScope()
+            with self._generation:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self._run_generation, self._plan)
+                    if not started:
+                        started = True
+                        task_status.started()
+                    await trio.sleep_forever()
+            LOGGER.info("sync restarted for the new config")
+
+    async def apply(self, plan: SyncPlan) -> None:
+        """Follows a new plan: in place for schedule changes, by restarting workers otherwise."""
+        old, self._plan = self._plan, plan
+        if plan.workers_key() != old.workers_key():
+            self._generation.cancel()
+        else:
+            self._requests_send.send_nowait(None)  # the scheduler re-reads the interval
+
+    async def sync_now(self, *, wait: bool = False, retry_failed: bool = False) -> PassResult:
+        """A manual pass, whatever the schedule (``sync_disabled`` only stops scheduled ones).
+
+        Returns once every ready file is handed to a worker, or with ``wait`` once
+        every file pending at the call (including those already uploading) is
+        confirmed, failed or left for later.
+        """
+        pass_ = _Pass(manual=True, retry_failed=retry_failed)
+        for path, passes in self._claims.items():
+            passes.append(pass_)
+            pass_.add(self._size_of(path))
+        self._last_manual = pass_
+        self._pending_manual.append(pass_)
+        for progress in self.status.files.values():
+            progress.kick.set()  # a manual sync ends every backoff now
+        await self._requests_send.send(pass_)
+        await pass_.walked.wait()
+        if wait:
+            await pass_.finished.wait()
+        return pass_.result
+
+    def render_status(self) -> dict[str, JsonValue]:
+        """The sync section of ``ferry status``."""
+        rendered = dict(self.status.render(trio.current_time()))
+        plan = self._plan
+        rendered["cloud"] = plan.cloud.address if plan.cloud is not None else ""
+        rendered["scheduled"] = not plan.sync_disabled
+        rendered["interval_s"] = plan.interval_s
+        rendered["workers"] = plan.threads
+        manual = self._last_manual
+        if manual is not None:
+            r = manual.result
+            rendered["manual_pass"] = {
+                "files": r.files,
+                "done": r.done,
+                "confirmed": r.confirmed,
+                "failed": r.failed,
+                "bytes": r.bytes,
+                "bytes_done": r.bytes_done,
+                "walked": r.walked,
+                "finished": manual.finished.is_set(),
+                "error": r.error,
+            }
+        return rendered
+
+    def _size_of(self, path: Path) -> int:
+        progress = self.status.files.get(path)
+        return progress.state.size if progress is not None else 0
+
+    # ------------------------------------------------------------ one generation
+
+    async def _run_generation(self, plan: SyncPlan, *, task_status: trio.TaskStatus[None]) -> None:
+        if plan.cloud is None:
+            self.status.error = "no cloud section in the config: nothing is uploaded"
+            task_status.started()
+            await self._refuse_requests(self.status.error)
+        seams = self._seams
+        self.status.error = ""
+        async with seams.connect(plan) as links, trio.open_nursery() as nursery:
+            send, receive = trio.open_memory_channel[SyncFile](0)
+            ctx = WorkerContext(
+                part_id=plan.cloud.part_id,
+                uploader=links.uploader,
+                whole=links.whole,
+                fs=seams.fs,
+                runner=seams.runner,
+                rng=seams.rng,
+                limiter=BandwidthLimiter(plan.max_bytes_per_sec),
+                status=self.status,
+                chunk_bytes=plan.chunk_bytes,
+                on_point=seams.on_point,
+            )
+            with send, receive:
+                for _ in range(plan.threads):
+                    nursery.start_soon(self._worker, ctx, receive.clone())
+                nursery.start_soon(self._scheduler, send.clone())
+                task_status.started()
+                await trio.sleep_forever()
+
+    async def _refuse_requests(self, error: str) -> NoReturn:
+        """Without a cloud, manual syncs end at once with the reason."""
+        async for pass_ in self._requests:
+            if pass_ is not None:
+                pass_.end_walk(error)
+        raise AssertionError("unreachable")  # pragma: no cover - the channel never closes
+
+    async def _worker(
+        self, ctx: WorkerContext, receive: trio.MemoryReceiveChannel[SyncFile]
+    ) -> None:
+        with receive:
+            async for file in receive:
+                state: FileState | None = None
+                try:
+                    state = await FileJob(ctx, file).run()
+                finally:
+                    for pass_ in self._claims.pop(file.path, []):
+                        pass_.file_done(file.size, state)
+
+    # ------------------------------------------------------------ scheduling
+
+    async def _scheduler(self, send: trio.MemorySendChannel[SyncFile]) -> None:
+        """Runs a pass at start, then every interval and on every manual request."""
+        with send:
+            next_tick = trio.current_time()
+            while True:
+                self.status.next_pass_at = next_tick
+                request: _Pass | None = None
+                with trio.move_on_at(next_tick) as timer:
+                    request = await self._requests.receive()
+                    if request is None:  # reconfigured: recompute the next tick
+                        next_tick = min(next_tick, trio.current_time() + self._plan.interval_s)
+                        continue
+                if timer.cancelled_caught:
+                    request = _Pass(manual=False)
+                    interval = self._plan.interval_s
+                    # Ticks missed while a pass runs are dropped, as in Viam.
+                    next_tick += interval * max(
+                        1, int((trio.current_time() - next_tick) // interval) + 1
+                    )
+                assert request is not None
+                await self._run_pass(request, send)
+
+    async def _run_pass(self, pass_: _Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
+        error = ""
+        try:
+            reason = "" if pass_.manual else await self._skip_reason()
+            if reason:
+                self.status.counters.skipped_ticks += 1
+                LOGGER.debug("scheduled sync skipped: %s", reason)
+                return
+            await self._walk(pass_, send)
+        except Exception as exc:
+            error = f"sync pass failed: {exc}"
+            LOGGER.exception("sync pass failed")
+        finally:
+            if pass_ in self._pending_manual:
+                self._pending_manual.remove(pass_)
+            pass_.end_walk(error)
+
+    async def _skip_reason(self) -> str:
+        plan = self._plan
+        if plan.sync_disabled:
+            return "sync_disabled"
+        if plan.selective_syncer is None:
+            return ""
+        verdict = await self._ask_selective_syncer(plan.selective_syncer)
+        self.status.selective = verdict
+        return "" if verdict == "should_sync: true" else verdict
+
+    async def _ask_selective_syncer(self, name: str) -> str:
+        read = self._seams.read_sensor
+        if read is None:
+            return f"selective syncer {name!r}: sensors cannot be read here"
+        try:
+            with trio.fail_after(SENSOR_TIMEOUT_S):
+                readings = await read(name)
+        except KeyError:
+            return f"selective syncer {name!r} is not a running sensor: scheduled sync is off"
+        except trio.TooSlowError:
+            return f"selective syncer {name!r} did not answer within {SENSOR_TIMEOUT_S:g} s"
+        except Exception as exc:
+            return f"selective syncer {name!r} failed: {exc}"
+        value = readings.get("should_sync")
+        if value is True:
+            return "should_sync: true"
+        if isinstance(value, bool):
+            return "should_sync: false"
+        return f"selective syncer {name!r} has no boolean 'should_sync' reading (got {value!r})"
+
+    async def _walk(self, pass_: _Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
+        plan, seams = self._plan, self._seams
+        if pass_.retry_failed:
+            restored = await seams.runner.run(retry_failed, seams.fs, plan.roots)
+            LOGGER.info("re-queued %d files from failed/", len(restored))
+        with trio.move_on_after(ROTATE_TIMEOUT_S) as rotating:
+            await seams.rotate()
+        if rotating.cancelled_caught:
+            LOGGER.warning("the writer did not finish its open files within %g s", ROTATE_TIMEOUT_S)
+        self.status.counters.passes += 1
+        self.status.last_pass_wall_ns = seams.clock.now_ns()
+        rules = ScanRules(
+            capture_dirs=plan.capture_dirs,
+            additional_sync_paths=plan.additional_sync_paths,
+            file_last_modified_ns=plan.file_last_modified_ms * 1_000_000,
+            tags=plan.tags,
+        )
+        found = walk_ready(rules, seams.fs, seams.runner, seams.clock, skip=self._claims)
+        async with aclosing(found):
+            async for file in found:
+                await self._hand_out(pass_, file, send)
+
+    async def _hand_out(
+        self, pass_: _Pass, file: SyncFile, send: trio.MemorySendChannel[SyncFile]
+    ) -> None:
+        """Claims ``file`` for ``pass_`` and every waiting manual pass; hands it to a worker."""
+        owners = [pass_, *(p for p in self._pending_manual if p is not pass_)]
+        self._claims[file.path] = owners
+        for owner in owners:
+            owner.add(file.size)
+        try:
+            await send.send(file)
+        except BaseException:
+            self._claims.pop(file.path, None)
+            for owner in owners:
+                owner.file_done(file.size, None)
+            raise

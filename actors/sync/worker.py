@@ -1,0 +1,265 @@
+"""The thin Trio shell around the sync state machine: runs one file's actions, feeds back events.
+
+Each action of ``actors.sync.fsm`` becomes one await here (an RPC through the
+``Uploader`` port, a file operation through the ``FileSystem`` port and the
+``BlockingRunner``, or a backoff sleep), and its outcome becomes the next
+event. Errors are mapped once, from the ``actors.errors`` classes the adapters
+raise, into ``Failed`` events; everything else about retries is the machine's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from actors.errors import OfflineError, PermanentError, ResumableUnsupported, TransientError
+from actors.ports import FileKind
+from actors.sync import fsm
+from actors.sync.files import compute_identity, delete_synced, inspect_capture, park, read_chunk
+from actors.sync.stats import FileProgress
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable
+
+    from actors.ports import (
+        BlockingRunner,
+        FileIdentity,
+        FileSystem,
+        SyncFile,
+        Uploader,
+        WholeFileUploader,
+    )
+    from actors.sync.limiter import BandwidthLimiter
+    from actors.sync.stats import SyncStatus
+
+LOGGER = logging.getLogger("ferry.sync")
+
+
+@final
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker needs, shared by all workers of one generation of the sync actor."""
+
+    part_id: str
+    uploader: Uploader
+    whole: WholeFileUploader
+    fs: FileSystem
+    runner: BlockingRunner
+    rng: random.Random
+    limiter: BandwidthLimiter
+    status: SyncStatus
+    chunk_bytes: int
+    on_point: Callable[[str, SyncFile], None] | None = None
+    """Test and simulator hook, called at named points (``"confirmed"`` before the delete)."""
+
+
+@final
+class FileJob:
+    """Takes one file from found to deleted, parked in failed/, or left for the next pass.
+
+    Example::
+
+        await FileJob(ctx, file).run()
+    """
+
+    def __init__(self, ctx: WorkerContext, file: SyncFile) -> None:
+        self._ctx = ctx
+        self._file = file
+        self._identity: FileIdentity | None = None
+        self._records = 0
+        state = fsm.initial(file.size, ctx.chunk_bytes, compat=ctx.status.compat)
+        self.progress = FileProgress(file, state, trio.Event())
+
+    async def run(self) -> fsm.FileState:
+        """Runs the file's life to a terminal phase; returns the last state.
+
+        Cancellation leaves the file where it is (phase CANCELLED); the next
+        pass picks it up and resumes at the cloud's committed offset.
+        """
+        ctx, file = self._ctx, self._file
+        ctx.status.files[file.path] = self.progress
+        try:
+            event: fsm.Event | None = await self._precheck()
+            if event is None:
+                return self.progress.state
+            while event is not None:
+                event = await self._apply(event)
+            return self.progress.state
+        except trio.Cancelled:
+            self.progress.state, _ = fsm.step(self.progress.state, fsm.Cancel())
+            raise
+        finally:
+            ctx.status.files.pop(file.path, None)
+
+    async def _apply(self, event: fsm.Event) -> fsm.Event | None:
+        """One machine step and the action it asks for; returns the action's outcome."""
+        before = self.progress.state
+        state, actions = fsm.step(before, event)
+        self.progress.state = state
+        self._count(before, state)
+        if not actions:
+            return None
+        (action,) = actions  # the machine emits one action per step
+        return await self._execute(action)
+
+    async def _precheck(self) -> fsm.Event | None:
+        """Capture files: an unreadable header parks the file; no readings deletes it."""
+        ctx, file = self._ctx, self._file
+        if file.kind is not FileKind.CAPTURE:
+            return fsm.Start()
+        try:
+            check = await ctx.runner.run(inspect_capture, ctx.fs, file.path)
+        except PermanentError as exc:
+            # Into OPENING first, so parking is an ordinary transition of the machine.
+            self.progress.state, _ = fsm.step(self.progress.state, fsm.Start())
+            return self._failed(fsm.Failure.PERMANENT, str(exc))
+        except (FileNotFoundError, TransientError) as exc:
+            LOGGER.info("%s: not synced this pass: %s", file.path, exc)
+            return None
+        if check.records == 0:
+            LOGGER.warning("%s: capture file has no readings; deleted without upload", file.path)
+            await ctx.runner.run(delete_synced, ctx.fs, file.path)
+            ctx.status.counters.empty_files_deleted += 1
+            return None
+        self._records = check.records
+        return fsm.Start()
+
+    async def _execute(self, action: fsm.Action) -> fsm.Event | None:
+        try:
+            return await self._dispatch(action)
+        except ResumableUnsupported:
+            if not self._ctx.status.compat:
+                self._ctx.status.compat = True
+                LOGGER.warning(
+                    "the cloud has no resumable upload service: using Viam's upload RPCs "
+                    "(whole-file retries; exactly-once does not hold in this mode)"
+                )
+            return fsm.Unsupported()
+        except FileNotFoundError:
+            LOGGER.warning("%s: vanished before it was synced", self._file.path)
+            self.progress.state, _ = fsm.step(self.progress.state, fsm.Cancel())
+            return None
+        except OfflineError as exc:
+            self._ctx.status.reach.failed(trio.current_time(), str(exc))
+            return self._failed(fsm.Failure.OFFLINE, str(exc))
+        except (TransientError, OSError) as exc:
+            return self._failed(fsm.Failure.TRANSIENT, _describe(exc))
+        except PermanentError as exc:
+            if await self._changed_since_found():
+                self._identity = None
+                return self._failed(fsm.Failure.TRANSIENT, f"file changed while syncing: {exc}")
+            return self._failed(fsm.Failure.PERMANENT, str(exc))
+
+    async def _dispatch(self, action: fsm.Action) -> fsm.Event | None:
+        ctx, file = self._ctx, self._file
+        match action:
+            case fsm.Open():
+                identity = await self._require_identity()
+                opened = await ctx.uploader.open(identity, file)
+                self._reached()
+                return fsm.Opened(
+                    opened.upload_id,
+                    opened.committed_offset,
+                    opened.finished,
+                    opened.max_chunk_bytes,
+                )
+            case fsm.SendChunk(upload_id, offset, length):
+                await ctx.limiter.acquire(length)
+                data = await ctx.runner.run(read_chunk, ctx.fs, file.path, offset, length)
+                written = await ctx.uploader.write(upload_id, offset, data)
+                self._reached()
+                if written.accepted:
+                    ctx.status.counters.bytes_sent += written.committed_offset - offset
+                return fsm.ChunkWritten(written.committed_offset, written.accepted)
+            case fsm.Finish(upload_id):
+                confirmation = await ctx.uploader.finish(
+                    upload_id, (await self._require_identity()).sha256
+                )
+                self._reached()
+                return fsm.Finished(confirmation.file_id)
+            case fsm.UploadWhole():
+                confirmation = await ctx.whole.upload(file)
+                self._reached()
+                return fsm.WholeUploaded(confirmation.file_id)
+            case fsm.Delete():
+                if ctx.on_point is not None:
+                    ctx.on_point("confirmed", file)
+                await ctx.runner.run(delete_synced, ctx.fs, file.path)
+                return fsm.Deleted()
+            case fsm.MoveToFailed(reason):
+                target = await ctx.runner.run(park, ctx.fs, file, reason)
+                LOGGER.error("%s: moved to %s: %s", file.path, target, reason)
+                return None
+            case fsm.Wait(delay_s):
+                return await self._wait(delay_s)
+            case _:  # pragma: no cover - the Action union is exhaustive
+                raise AssertionError(f"unknown action {action!r}")
+
+    async def _wait(self, delay_s: float) -> fsm.Event:
+        progress = self.progress
+        progress.kick = trio.Event()
+        progress.next_attempt_at = trio.current_time() + delay_s
+        try:
+            with trio.move_on_after(delay_s):
+                await progress.kick.wait()
+                return fsm.Kick()
+            return fsm.TimerFired()
+        finally:
+            progress.next_attempt_at = None
+
+    def _failed(self, kind: fsm.Failure, message: str) -> fsm.Failed:
+        self.progress.last_error = message
+        if kind is not fsm.Failure.PERMANENT:
+            self._ctx.status.counters.retries += 1
+            LOGGER.debug("%s: attempt failed (%s): %s", self._file.path, kind.value, message)
+        return fsm.Failed(kind, message, self._ctx.rng.random())
+
+    def _reached(self) -> None:
+        self._ctx.status.reach.reached(trio.current_time())
+
+    async def _require_identity(self) -> FileIdentity:
+        if self._identity is None:
+            ctx = self._ctx
+            self._identity = await ctx.runner.run(compute_identity, ctx.fs, self._file, ctx.part_id)
+        return self._identity
+
+    async def _changed_since_found(self) -> bool:
+        """Whether an arbitrary file was modified after the walker found it."""
+        file = self._file
+        if file.kind is not FileKind.ARBITRARY:
+            return False
+        try:
+            entries = await self._ctx.runner.run(self._ctx.fs.list_dir, file.path.parent)
+        except OSError:
+            return False
+        for entry in entries:
+            if entry.name == file.path.name:
+                return entry.size != file.size or entry.mtime_ns != file.mtime_ns
+        return False
+
+    def _count(self, before: fsm.FileState, after: fsm.FileState) -> None:
+        """Turns one transition into counter increments (each counted exactly once)."""
+        c = self._ctx.status.counters
+        c.bytes_resent += after.resent_bytes - before.resent_bytes
+        c.interruptions += after.interruptions - before.interruptions
+        if after.phase is fsm.Phase.CONFIRMED and before.phase is not fsm.Phase.BACKOFF:
+            if before.phase is fsm.Phase.OPENING and after.sent_upto == 0:
+                c.files_already_in_cloud += 1  # finished by an earlier run of the agent
+            else:
+                c.files_uploaded += 1
+                c.records_uploaded += self._records
+        elif after.phase is fsm.Phase.DELETED:
+            c.files_deleted += 1
+        elif after.phase is fsm.Phase.FAILED:
+            c.files_failed += 1
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc)

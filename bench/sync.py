@@ -1,0 +1,413 @@
+"""Sync actor benchmarks (issue 5): the real ``SyncActor`` draining a capture dir into a real cloud.
+
+Each scenario starts a fresh ``ferry cloud serve`` process on loopback (plaintext)
+with a fresh data dir and API key, fills a temp capture dir, runs the production
+``SyncActor`` (``grpc_connector``, ``ThreadRunner``, ``OsFileSystem``,
+``SystemWallClock``, ``random.Random(0)``) in ``trio.run`` under ``open_aio_loop``,
+and times one manual ``sync_now(wait=True)`` from the start of the pass to the
+last confirmation. Scheduled passes are off (``sync_disabled``), so the timed pass
+is the only one. After each scenario the capture dir must be empty and the
+cloud's store must hold exactly the readings / binary items written.
+
+1. Large binary files (threads 4, chunks of 1 MiB and of 2 MiB): MiB/s, next to
+   the raw grpclib streaming ceiling (the same bytes in the same chunk size to a
+   handler that discards them, ``bench.cloud``'s sink), measured in the same run.
+   Goal: >= 0.8x the ceiling.
+2. A backlog of small tabular files (default threads = max(1, cpus // 2), 1 MiB
+   chunks): readings/s. Goal: >= 50,000 readings/s.
+3. Peak RSS of this process (psutil, sampled every 50 ms) while draining a small
+   and a large backlog of the same files. Goal: flat (O(threads), not O(files)).
+
+Run: python -m bench.sync [--quick] [--backlog-files N] [--binary-mib N] [--binary-files N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import random
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+import trio
+from grpclib.client import Channel
+from grpclib.const import Cardinality
+from grpclib.server import Server
+
+from actors.adapters.aio import open_aio_loop
+from actors.adapters.clock import SystemWallClock
+from actors.adapters.os_fs import OsFileSystem
+from actors.adapters.runner import ThreadRunner
+from actors.adapters.sync_links import grpc_connector
+from actors.codec import CAPTURE_EXT, RecordEncoder, collector_dir, encode_header, file_stem
+from actors.config import CloudSettings
+from actors.sync.actor import SyncActor, SyncSeams
+from actors.sync.plan import SyncPlan
+from bench.cloud import Sink, binary_file, start_server
+from cloud.aio_loop import run_asyncio
+from cloud.auth import create_api_key
+from cloud.model import Filter, Principal
+from cloud.store.sqlite import SqliteStore
+from protos.gen.viam.app.datasync import v1 as datasync
+from tests.cloud.wire import Raw
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from actors.sync.actor import PassResult
+    from actors.sync.stats import SyncCounters
+
+MIB = 1 << 20
+PART = "bench-part"
+ORG, LOC = "bench", "loc"
+T0 = 1_700_000_000_000_000_000
+READING_PERIOD_NS = 10_000_000
+RSS_SAMPLE_S = 0.05
+
+
+# ----------------------------------------------------------------- capture files
+
+
+def write_backlog(caps: Path, files: int, readings: int, collectors: int) -> int:
+    """``files`` finished tabular capture files spread over ``collectors`` sensors; returns bytes.
+
+    The bytes are the writer's (``encode_header`` + ``RecordEncoder`` framing),
+    written without the writer's fsyncs so 10,000 files take seconds, not minutes.
+    """
+    enc = RecordEncoder()
+    total = 0
+    dirs = []
+    headers = []
+    for c in range(collectors):
+        header = datasync.DataCaptureMetadata(
+            component_type="rdk:component:movement_sensor",
+            component_name=f"imu-{c}",
+            method_name="LinearAcceleration",
+            type=datasync.DataType.TABULAR_SENSOR,
+            file_extension=".dat",
+        )
+        directory = collector_dir(
+            caps, header.component_type, header.component_name, header.method_name
+        )
+        directory.mkdir(parents=True)
+        dirs.append(directory)
+        headers.append(encode_header(header))
+    for n in range(files):
+        c, j = n % collectors, n // collectors
+        start = T0 + j * readings * READING_PERIOD_NS
+        parts = [headers[c]]
+        for i in range(readings):
+            t = start + i * READING_PERIOD_NS
+            seq = j * readings + i
+            reading = {"readings": {"x": 0.01 * seq, "y": -9.81 + 0.001 * i, "z": 0.5, "seq": seq}}
+            parts.append(enc.tabular(t, t + 1_000_000, reading))
+        data = b"".join(parts)
+        (dirs[c] / (file_stem(start) + CAPTURE_EXT)).write_bytes(data)
+        total += len(data)
+    return total
+
+
+def write_binaries(caps: Path, files: int, size: int) -> list[bytes]:
+    """``files`` binary capture files of ``size`` random payload bytes; returns their bytes."""
+    directory = collector_dir(caps, "rdk:component:camera", "cam", "ReadImage")
+    return [binary_file(directory, i, size).read_bytes() for i in range(files)]
+
+
+def files_left(caps: Path) -> int:
+    return sum(1 for p in caps.rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------- the cloud
+
+
+@dataclass
+class Cloud:
+    port: int
+    key: tuple[str, str]
+    data_dir: Path
+
+    def settings(self) -> CloudSettings:
+        return CloudSettings(
+            address=f"127.0.0.1:{self.port}",
+            host="127.0.0.1",
+            port=self.port,
+            part_id=PART,
+            api_key_id=self.key[0],
+            api_key=self.key[1],
+            tls_ca_file=None,
+            insecure=True,
+        )
+
+    def counts(self) -> tuple[int, int]:
+        """(readings, binary items) in the store; call after the server has stopped."""
+        store = SqliteStore(self.data_dir)
+        try:
+            who = Principal(self.key[0], ORG, LOC)
+            return store.count_tabular(who, Filter()), store.count_binary(who, Filter())
+        finally:
+            store.close()
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path) -> Iterator[Cloud]:
+    """A ``ferry cloud serve`` process on a fresh data dir with one API key."""
+    store = SqliteStore(data_dir)
+    key = create_api_key(store, org_id=ORG, location_id=LOC, wall_ns=time.time_ns)
+    store.close()
+    proc, port = start_server(data_dir)
+    try:
+        yield Cloud(port, key, data_dir)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+# ----------------------------------------------------------------- the sync actor
+
+
+@dataclass
+class Drained:
+    seconds: float
+    result: PassResult
+    counters: SyncCounters
+    base_rss: int
+    peak_rss: int
+
+
+async def _no_rotate() -> None:
+    """No writer runs here: every file is already finished."""
+
+
+async def _sample_rss(peak: list[int]) -> None:
+    proc = psutil.Process()
+    while True:
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        await trio.sleep(RSS_SAMPLE_S)
+
+
+async def _drain(plan: SyncPlan) -> Drained:
+    fs, runner = OsFileSystem(), ThreadRunner()
+    seams = SyncSeams(
+        fs=fs,
+        runner=runner,
+        clock=SystemWallClock(),
+        rng=random.Random(0),
+        connect=grpc_connector(fs, runner),
+        rotate=_no_rotate,
+    )
+    actor = SyncActor(plan, seams)
+    async with open_aio_loop(), trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        base = psutil.Process().memory_info().rss
+        peak = [base]
+        nursery.start_soon(_sample_rss, peak)
+        t0 = time.perf_counter()
+        result = await actor.sync_now(wait=True)
+        seconds = time.perf_counter() - t0
+        peak[0] = max(peak[0], psutil.Process().memory_info().rss)
+        nursery.cancel_scope.cancel()
+    return Drained(seconds, result, actor.status.counters, base, peak[0])
+
+
+def drain(caps: Path, cloud: Cloud, *, threads: int, chunk: int) -> Drained:
+    plan = SyncPlan(
+        capture_dirs=(caps,),
+        cloud=cloud.settings(),
+        sync_disabled=True,  # only the timed manual pass runs
+        interval_s=3600.0,
+        threads=threads,
+        chunk_bytes=chunk,
+    )
+    return trio.run(_drain, plan)
+
+
+def verify(name: str, caps: Path, cloud: Cloud, got: Drained, files: int, rows: tuple[int, int]):
+    """Fails loudly unless every file was confirmed, deleted and stored exactly once."""
+    r, c = got.result, got.counters
+    stored = cloud.counts()
+    left = files_left(caps)
+    print(
+        f"  check {name}: pass files {r.files} confirmed {r.confirmed} failed {r.failed} "
+        f"left {r.left}; local files left {left}; cloud readings {stored[0]:,} "
+        f"binary {stored[1]}; retries {c.retries}, resent {c.bytes_resent} B"
+    )
+    ok = (r.files, r.confirmed, left, stored) == (files, files, 0, rows)
+    if not ok:
+        sys.exit(f"{name}: data check failed (expected {files} files, cloud {rows})")
+
+
+# ----------------------------------------------------------------- the raw ceiling
+
+
+async def raw_ceiling(files: list[bytes], parallel: int, chunk: int) -> float:
+    """Seconds to stream ``files`` in ``chunk``-byte messages to a discarding grpclib handler.
+
+    ``bench.cloud.raw_ceiling`` with the chunk size as a parameter.
+    """
+    server = Server([Sink()])
+    await server.start("127.0.0.1", 0)
+    port = server._server.sockets[0].getsockname()[1]
+    try:
+        async with Channel("127.0.0.1", port) as channel:
+            queue = list(files)
+            t0 = time.perf_counter()
+
+            async def worker() -> None:
+                while queue:
+                    data = queue.pop()
+                    async with channel.request(
+                        "/bench.Sink/Stream", Cardinality.STREAM_UNARY, Raw, Raw
+                    ) as stream:
+                        for off in range(0, len(data), chunk):
+                            end = off + chunk >= len(data)
+                            await stream.send_message(Raw(data[off : off + chunk]), end=end)
+                        await stream.recv_message()
+
+            await asyncio.gather(*(worker() for _ in range(parallel)))
+            return time.perf_counter() - t0
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# ----------------------------------------------------------------- scenarios
+
+Row = tuple[str, str, str, str, str]
+
+
+def binary_rows(root: Path, args: argparse.Namespace, chunk: int) -> list[Row]:
+    name = f"binary {args.binary_files}x{args.binary_mib} MiB, {args.binary_threads} thr"
+    name += f", {chunk // MIB} MiB chunks"
+    caps = root / f"caps-bin-{chunk}"
+    blobs = write_binaries(caps, args.binary_files, args.binary_mib * MIB)
+    mib = sum(len(b) for b in blobs) / MIB
+    with serving(root / f"cloud-bin-{chunk}") as cloud:
+        got = drain(caps, cloud, threads=args.binary_threads, chunk=chunk)
+    verify(name, caps, cloud, got, args.binary_files, (0, args.binary_files))
+    raw_s = run_asyncio(raw_ceiling(blobs, args.binary_threads, chunk))
+    ferry, ceiling = mib / got.seconds, mib / raw_s
+    ratio = ferry / ceiling
+    verdict = "ok" if ratio >= 0.8 else "MISS"
+    return [(name, f"{ferry:,.0f} MiB/s", f"{ceiling:,.0f} MiB/s raw", f"{ratio:.2f}x", verdict)]
+
+
+def backlog(root: Path, args: argparse.Namespace, files: int) -> tuple[str, Drained]:
+    name = f"backlog {files:,} files"
+    caps = root / f"caps-tab-{files}"
+    size = write_backlog(caps, files, args.readings, args.collectors)
+    with serving(root / f"cloud-tab-{files}") as cloud:
+        got = drain(caps, cloud, threads=args.threads, chunk=MIB)
+    verify(name, caps, cloud, got, files, (files * args.readings, 0))
+    print(f"  {name}: {size / files:,.0f} B/file, {got.seconds:.1f} s")
+    return name, got
+
+
+def tabular_rows(root: Path, args: argparse.Namespace) -> list[Row]:
+    _, small = backlog(root, args, args.small_files)
+    name, big = backlog(root, args, args.backlog_files)
+    rate = args.backlog_files * args.readings / big.seconds
+    files_s = args.backlog_files / big.seconds
+    rows: list[Row] = [
+        (
+            f"tabular {name} x{args.readings}, {args.threads} thr",
+            f"{rate:,.0f} rd/s",
+            "50,000 rd/s",
+            f"{rate / 50_000:.2f}x",
+            "ok" if rate >= 50_000 else "MISS",
+        ),
+        ("  (same run) files/s", f"{files_s:,.0f} files/s", "", "", ""),
+    ]
+    growth = (big.peak_rss - big.base_rss) - (small.peak_rss - small.base_rss)
+    diff = big.peak_rss - small.peak_rss
+    # O(threads): each worker holds at most one chunk; 2 MiB of slack for allocator noise.
+    allowance = args.threads * MIB + 2 * MIB
+    per_file = growth / max(1, args.backlog_files - args.small_files)
+    for label, d in ((f"{args.small_files:,}", small), (f"{args.backlog_files:,}", big)):
+        rows.append(
+            (
+                f"peak RSS, {label}-file backlog",
+                f"{d.peak_rss / MIB:,.1f} MiB",
+                f"base {d.base_rss / MIB:,.1f} MiB",
+                f"+{(d.peak_rss - d.base_rss) / MIB:,.1f} MiB",
+                "",
+            )
+        )
+    rows.append(
+        (
+            "peak RSS difference (large - small)",
+            f"{diff / MIB:+,.1f} MiB",
+            f"allowance {allowance / MIB:,.1f} MiB",
+            f"{per_file:+,.0f} B/file",
+            "ok (flat)" if max(diff, growth) <= allowance else "MISS (grows with files)",
+        )
+    )
+    return rows
+
+
+# ----------------------------------------------------------------- main
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = psutil.virtual_memory().total / (1 << 30)
+    return (
+        f"machine: {model}, {os.cpu_count()} cores, {mem:.1f} GiB RAM, "
+        f"Python {platform.python_version()} ({sys.platform})"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    cpus = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument("--binary-mib", type=int, default=64, help="size of one binary file")
+    parser.add_argument("--binary-files", type=int, default=4, help="binary capture files")
+    parser.add_argument("--binary-threads", type=int, default=4, help="sync threads (binary)")
+    parser.add_argument("--backlog-files", type=int, default=10_000, help="large backlog")
+    parser.add_argument("--small-files", type=int, default=100, help="small backlog (RSS)")
+    parser.add_argument("--readings", type=int, default=20, help="readings per tabular file")
+    parser.add_argument("--collectors", type=int, default=4, help="sensor dirs of the backlog")
+    parser.add_argument("--threads", type=int, default=max(1, cpus // 2), help="sync threads")
+    parser.add_argument("--only", choices=("binary", "tabular"), help="run one group")
+    args = parser.parse_args()
+    if args.quick:
+        args.binary_mib, args.binary_files = 4, 2
+        args.backlog_files, args.small_files = 500, 50
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    print(machine())
+    print(f"command: {shlex.join(sys.orig_argv)}")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="ferry-bench-sync-") as tmp:
+        root = Path(tmp)
+        if args.only != "binary":
+            rows += tabular_rows(root, args)
+        if args.only != "tabular":
+            for chunk in (MIB, 2 * MIB):
+                rows += binary_rows(root, args, chunk)
+    print(f"{'metric':<44} {'Ferry':>16} {'reference':>22} {'ratio':>10}  goal")
+    for metric, ferry, ref, ratio, verdict in rows:
+        print(f"{metric:<44} {ferry:>16} {ref:>22} {ratio:>10}  {verdict}")
+    print("goals: binary >= 0.8x raw grpclib ceiling; tabular >= 50,000 readings/s; RSS flat")
+    print("note: the raw ceiling runs client and sink in this one process; Ferry runs two")
+
+
+if __name__ == "__main__":
+    main()

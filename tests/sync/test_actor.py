@@ -1,0 +1,312 @@
+"""The sync actor end to end, in-process: real files, the real cloud ingest and store, lossy calls.
+
+Each test names the guarantee it checks (ARCHITECTURE.md, sync guarantees 1-5).
+Time is virtual (``autojump_clock``): backoffs and intervals cost nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+import trio
+
+from tests.sync.world import make_world, running
+
+
+async def test_a_pass_uploads_every_capture_file_once_then_deletes_it(autojump_clock, tmp_path):
+    """Guarantees 1-3: every reading reaches the cloud exactly once; files go only after that."""
+    world = make_world(tmp_path)
+    for t in range(5):
+        world.capture_file(10 + t, t=t)
+    async with running(world.actor()) as actor:
+        result = await actor.sync_now(wait=True)
+    assert (result.files, result.confirmed, result.failed) == (5, 5, 0)
+    assert world.cloud_readings() == sum(10 + t for t in range(5))
+    assert world.local_files() == []
+    c = actor.status.counters
+    assert (c.files_uploaded, c.files_deleted, c.records_uploaded) == (5, 5, 60)
+    assert c.bytes_resent == 0
+
+
+async def test_lost_requests_and_lost_answers_neither_lose_nor_duplicate_readings(
+    autojump_clock, tmp_path
+):
+    """Guarantees 1, 2, 4: drops and lost acks mid-file resume at the committed offset."""
+    world = make_world(tmp_path)
+    path = world.capture_file(200)
+    size = path.stat().st_size
+    fates = {("write", 2): "drop", ("write", 4): "lose", ("finish", 1): "lose", ("open", 2): "drop"}
+    world.net.fate = lambda rpc, n: fates.get((rpc, n), "ok")
+    async with running(world.actor(world.plan(threads=1))) as actor:
+        await actor.sync_now(wait=True)
+    assert world.cloud_readings() == 200
+    assert world.local_files() == []
+    c = actor.status.counters
+    # The dropped chunk is sent again (once); the lost ack's chunk is not (the cloud has it).
+    assert c.interruptions == 3
+    assert c.bytes_resent == 256
+    assert world.net.chunk_bytes_delivered == size
+    assert c.files_uploaded == 1
+    assert c.retries == 4
+
+
+async def test_a_crash_between_confirmation_and_delete_ends_in_a_delete_without_reupload(
+    autojump_clock, tmp_path
+):
+    """Guarantee 2 and 3: after a restart the cloud says FINISHED and the file is only deleted."""
+    world = make_world(tmp_path)
+    path = world.capture_file(50)
+
+    class Crash(Exception):
+        pass
+
+    def crash(point, file):
+        if point == "confirmed":
+            raise Crash(file.path)
+
+    world.on_point = crash
+    with pytest.RaisesGroup(Crash, flatten_subgroups=True):
+        async with running(world.actor()) as actor:
+            await actor.sync_now(wait=True)
+    assert path.exists()
+    assert world.cloud_readings() == 50
+    writes_before = world.net.calls["write"]
+
+    world.on_point = None
+    async with running(world.actor()) as actor:
+        await actor.sync_now(wait=True)
+    assert not path.exists()
+    assert world.cloud_readings() == 50
+    assert world.net.calls["write"] == writes_before
+    assert actor.status.counters.files_already_in_cloud == 1
+    assert actor.status.counters.files_uploaded == 0
+
+
+async def test_offline_retries_back_off_from_200_ms_doubling_and_log_once(
+    autojump_clock, tmp_path, caplog
+):
+    """Guarantee 5: 0.2 s, 0.4 s, 0.8 s … (jitter ≤ 20 %), one log line per reachability change."""
+    world = make_world(tmp_path)
+    world.capture_file(5)
+    attempts: list[float] = []
+
+    def fate(rpc, n):
+        attempts.append(trio.current_time())
+        return "offline" if len(attempts) <= 6 else "ok"
+
+    world.net.fate = fate
+    caplog.set_level(logging.INFO, logger="ferry.sync")
+    async with running(world.actor(world.plan(threads=1))) as actor:
+        await actor.sync_now(wait=True)
+    gaps = [b - a - 0.01 for a, b in itertools.pairwise(attempts[:6])]
+    for k, gap in enumerate(gaps, start=1):
+        nominal = 0.2 * 2 ** (k - 1)
+        assert nominal - 1e-6 <= gap <= nominal * 1.2 + 1e-6
+    assert world.cloud_readings() == 5
+    unreachable = [r for r in caplog.records if "cloud unreachable" in r.message]
+    back = [r for r in caplog.records if "reachable again" in r.message]
+    assert len(unreachable) == 1
+    assert len(back) == 1
+
+
+async def test_a_corrupt_capture_file_is_parked_in_failed_with_a_reason_and_can_be_retried(
+    tmp_path,
+):
+    """Terminal errors move the file to failed/ with a .reason; --retry-failed re-queues it."""
+    world = make_world(tmp_path)
+    good = world.capture_file(3)
+    valid = good.read_bytes()
+    bad = good.with_name("2000-01-01T00_00_00.000000Z.capture")
+    bad.write_bytes(b"\xff\xff\xff\xff\x0fnot a header")
+    async with running(world.actor()) as actor:
+        result = await actor.sync_now(wait=True)
+        assert (result.confirmed, result.failed) == (1, 1)
+        parked = world.capture_dir / "failed" / bad.relative_to(world.capture_dir)
+        assert parked.exists()
+        assert not bad.exists()
+        reason = parked.with_name(parked.name + ".reason").read_text()
+        assert "offset" in reason
+        assert actor.status.counters.files_failed == 1
+        # Repaired by hand, then re-queued: it goes back where it was and syncs.
+        parked.write_bytes(valid)
+        result = await actor.sync_now(wait=True, retry_failed=True)
+    assert (result.confirmed, result.failed) == (1, 0)
+    assert not parked.exists()
+    assert not bad.exists()
+    assert world.cloud_readings() == 6
+
+
+async def test_a_capture_file_with_no_readings_is_deleted_without_upload(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    empty = world.capture_file(0)
+    async with running(world.actor()) as actor:
+        await actor.sync_now(wait=True)
+    assert not empty.exists()
+    assert world.net.calls["open"] == 0
+    assert actor.status.counters.empty_files_deleted == 1
+
+
+async def test_scheduled_passes_follow_the_interval_and_sync_disabled_stops_only_them(
+    autojump_clock, tmp_path
+):
+    """sync_interval_mins drives passes; sync_disabled stops scheduled ones; manual still works."""
+    world = make_world(tmp_path)
+    actor = world.actor(world.plan(interval_s=10.0))
+    async with running(actor):
+        await trio.sleep(35)
+        assert actor.status.counters.passes == 4  # at 0, 10, 20, 30
+        world.capture_file(3)
+        await actor.apply(world.plan(interval_s=10.0, sync_disabled=True))
+        await trio.sleep(30)
+        assert world.cloud_readings() == 0
+        assert actor.status.counters.skipped_ticks >= 2
+        await actor.sync_now(wait=True)
+        assert world.cloud_readings() == 3
+
+
+async def test_the_writer_is_asked_to_finish_open_files_before_each_pass(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    async with running(world.actor(world.plan(interval_s=5.0))) as actor:
+        await trio.sleep(12)
+        await actor.sync_now()
+    assert world.rotations == 4  # passes at 0, 5, 10 and the manual one
+
+
+@pytest.mark.parametrize(
+    ("readings", "synced", "status"),
+    [
+        ({"should_sync": True}, True, "should_sync: true"),
+        ({"should_sync": False}, False, "should_sync: false"),
+        ({"should_sync": "yes"}, False, "no boolean 'should_sync'"),
+        ({}, False, "no boolean 'should_sync'"),
+    ],
+)
+async def test_the_selective_syncer_gates_scheduled_sync(
+    autojump_clock, tmp_path, readings, synced, status
+):
+    """Scheduled sync runs only while the sensor reads should_sync: true; manual ignores it."""
+    world = make_world(tmp_path)
+    world.readings = readings
+    world.capture_file(3)
+    actor = world.actor(world.plan(interval_s=5.0, selective_syncer="syncer"))
+    async with running(actor):
+        await trio.sleep(1)
+        assert (world.cloud_readings() == 3) is synced
+        assert status in actor.status.selective
+        await actor.sync_now(wait=True)
+        assert world.cloud_readings() == 3
+
+
+async def test_a_missing_selective_syncer_is_a_clear_error_in_status(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    world.capture_file(3)
+    actor = world.actor(world.plan(interval_s=5.0, selective_syncer="nope"))
+    async with running(actor):
+        await trio.sleep(1)
+        assert world.cloud_readings() == 0
+        assert "'nope' is not a running sensor" in actor.render_status()["selective_syncer"]
+
+
+async def test_a_server_without_the_resumable_service_falls_back_to_viam_rpcs(
+    autojump_clock, tmp_path
+):
+    """Viam-compatible mode: whole files, and status says exactly-once does not hold."""
+    world = make_world(tmp_path)
+    paths = [world.capture_file(3, t=t) for t in range(3)]
+    world.net.unsupported = True
+    async with running(world.actor()) as actor:
+        await actor.sync_now(wait=True)
+        status = actor.render_status()
+    assert sorted(world.whole.uploaded) == sorted(paths)
+    assert world.local_files() == []
+    assert status["mode"] == "viam-compatible"
+    assert status["exactly_once"] is False
+
+
+async def test_without_a_cloud_section_a_manual_sync_says_why(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    async with running(world.actor(world.plan(cloud=None))) as actor:
+        result = await actor.sync_now(wait=True)
+    assert "no cloud section" in result.error
+
+
+async def test_memory_is_bounded_by_workers_not_by_backlog(autojump_clock, tmp_path):
+    """A 300-file backlog never has more than threads + 1 files claimed at once (O(threads))."""
+    world = make_world(tmp_path)
+    for t in range(300):
+        world.capture_file(1, t=t)
+    actor = world.actor(world.plan(threads=3))
+    peak = 0
+
+    def watch(point, file):
+        nonlocal peak
+        peak = max(peak, len(actor.in_progress()))
+
+    world.on_point = watch
+    async with running(actor):
+        await actor.sync_now(wait=True)
+    assert world.cloud_readings() == 300
+    assert 1 <= peak <= 4
+
+
+async def test_a_manual_sync_cuts_a_long_backoff_short(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    world.capture_file(3)
+    offline = True
+    world.net.fate = lambda rpc, n: "offline" if offline else "ok"
+    async with running(world.actor(world.plan(threads=1))) as actor:
+        await trio.sleep(3000)  # attempts back off toward the one-hour cap
+        (progress,) = actor.status.files.values()
+        assert progress.state.delay_s > 60
+        offline = False
+        start = trio.current_time()
+        await actor.sync_now(wait=True)
+        assert trio.current_time() - start < 1
+    assert world.cloud_readings() == 3
+
+
+async def test_a_reconfigure_of_the_workers_resumes_uploads_without_loss(autojump_clock, tmp_path):
+    """Changing threads/chunk size restarts workers; uploads continue at the committed offset."""
+    world = make_world(tmp_path)
+    for t in range(4):
+        world.capture_file(100, t=t)
+    gate = trio.Event()
+    released = False
+
+    def fate(rpc, n):
+        return "ok"
+
+    world.net.fate = fate
+    actor = world.actor(world.plan(threads=1, chunk_bytes=128))
+
+    def slow(point, file):
+        nonlocal released
+        if not released:
+            released = True
+            gate.set()
+
+    world.on_point = slow
+    async with running(actor):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(actor.sync_now)
+            await gate.wait()
+            await actor.apply(world.plan(threads=3, chunk_bytes=512))
+        await trio.sleep(1)
+        await actor.sync_now(wait=True)
+    assert world.cloud_readings() == 400
+    assert world.local_files() == []
+
+
+async def test_bandwidth_cap_paces_uploads(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    path = world.capture_file(2000)
+    size = path.stat().st_size
+    rate = size // 4
+    async with running(world.actor(world.plan(max_bytes_per_sec=rate, chunk_bytes=4096))) as actor:
+        start = trio.current_time()
+        await actor.sync_now(wait=True)
+        elapsed = trio.current_time() - start
+    assert elapsed >= 2.5  # one second of burst, then the rest at the cap
+    assert world.cloud_readings() == 2000
