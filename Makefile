@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # The agent on the demo robot (fake sensor, arm, camera and this machine's metrics),
-# capturing into ~/.ferry/capture until Ctrl-C; `ferry status` shows it working.
+# capturing into ~/.ferry/capture and syncing to a local `ferry cloud` (store in
+# ~/.ferry/cloud) until Ctrl-C; `ferry status` shows it working.
 run: $(STAMP)
-	$(BIN)/ferry run --config config/demo.json
+	$(BIN)/python scripts/run_demo.py
 
 test: lint typecheck unit
 

@@ -7,6 +7,7 @@ directly.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
@@ -19,7 +20,7 @@ from actors.sync.plan import SyncPlan
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from actors.config import ResolvedConfig
+    from actors.config import CloudSettings, ResolvedConfig
 
 LOGGER = logging.getLogger("ferry.config")
 
@@ -99,8 +100,11 @@ class AgentPlan:
     sync: SyncPlan
 
 
-def load_plan(text: str, path: Path) -> AgentPlan:
+def load_plan(text: str, path: Path, *, cloud: CloudSettings | None = None) -> AgentPlan:
     """Validates config ``text`` (read from ``path``) and plans capture and sync.
+
+    ``cloud``, when given (``ferry run --cloud FILE``), replaces the config's own
+    ``cloud`` section, so credentials can live apart from a shared robot config.
 
     Raises:
         ConfigError: the config is invalid; the message names every problem.
@@ -109,4 +113,6 @@ def load_plan(text: str, path: Path) -> AgentPlan:
     for warning in loaded.warnings:
         LOGGER.warning("config %s: %s", path, warning)
     resolved = loaded.resolve()
+    if cloud is not None:
+        resolved = dataclasses.replace(resolved, cloud=cloud)
     return AgentPlan(plan_from_resolved(resolved), sync_plan_from_resolved(resolved))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import random
 import signal
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from actors.config import CloudSettings
     from actors.ports import SyncFile
 
 LOGGER = logging.getLogger("ferry.run")
@@ -61,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "first). SIGHUP or editing the config file reconfigures it live.",
     )
     parser.add_argument("--config", type=Path, required=True, help="robot config (JSON)")
+    parser.add_argument(
+        "--cloud",
+        type=Path,
+        metavar="FILE",
+        help="a JSON file holding the cloud section (address, part_id, api_key_id, api_key, "
+        "…); replaces the config's own, so credentials can live apart from the config",
+    )
     parser.add_argument("--log-format", choices=("human", "json"), default="human")
     parser.add_argument(
         "--log-level", choices=("debug", "info", "warning", "error"), default="info"
@@ -81,13 +90,21 @@ def _handle(args: argparse.Namespace) -> int:
     import trio
 
     from actors.agent import InvalidConfig
+    from actors.config import ConfigError
     from actors.logs import setup_logging
     from actors.recovery import CaptureDirLocked
 
     setup_logging(args.log_format, args.log_level)
     tune_for_latency()
+    cloud = None
+    if args.cloud is not None:
+        try:
+            cloud = _read_cloud(args.cloud)
+        except (OSError, ConfigError) as exc:
+            print(f"ferry run: invalid --cloud file:\n{exc}", file=sys.stderr)
+            return EXIT_CONFIG
     try:
-        trio.run(_main, args)
+        trio.run(_main, args, cloud)
     except (InvalidConfig, CaptureDirLocked, BaseExceptionGroup) as exc:
         # Trio's nurseries wrap start-up errors in exception groups: look inside.
         found = find_error(exc, (InvalidConfig, CaptureDirLocked))
@@ -126,7 +143,14 @@ def find_error(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Except
     return None
 
 
-async def _main(args: argparse.Namespace) -> None:
+def _read_cloud(path: Path) -> CloudSettings:
+    from actors.config import parse_cloud_file
+
+    path = path.expanduser().resolve()
+    return parse_cloud_file(path.read_text(), source=str(path), base_dir=path.parent)
+
+
+async def _main(args: argparse.Namespace, cloud: CloudSettings | None) -> None:
     import trio
 
     from actors.adapters.clock import SystemWallClock
@@ -143,7 +167,7 @@ async def _main(args: argparse.Namespace) -> None:
     fs, runner = OsFileSystem(), ThreadRunner()
     options = AgentOptions(
         config_path=args.config.expanduser().resolve(),
-        load_plan=load_plan,
+        load_plan=functools.partial(load_plan, cloud=cloud),
         disk=PsutilDiskUsage(),
         api_host=host,
         api_port=port,

@@ -12,7 +12,7 @@ See docs/configuration.md for every key and how Ferry differs from Viam.
 """
 
 from actors.config._issues import ConfigError, ConfigIssue, format_path
-from actors.config._load import LoadedConfig, load_config, parse_config
+from actors.config._load import LoadedConfig, load_config, parse_cloud_file, parse_config
 from actors.config._model import (
     AssociatedServiceConfig,
     CaptureAttributes,
@@ -83,6 +83,7 @@ __all__ = [
     "config_warnings",
     "format_path",
     "load_config",
+    "parse_cloud_file",
     "parse_config",
     "render_config_schema",
     "resolve_config",

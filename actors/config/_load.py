@@ -27,8 +27,8 @@ from actors.config._issues import (
     format_path,
     issues_from_validation_error,
 )
-from actors.config._model import RobotConfig
-from actors.config._resolve import ResolvedConfig, resolve_config
+from actors.config._model import CloudConfig, RobotConfig
+from actors.config._resolve import CloudSettings, ResolvedConfig, resolve_cloud, resolve_config
 from actors.config._warnings import config_warnings
 
 if TYPE_CHECKING:
@@ -192,3 +192,17 @@ def _strict_json_issues(
         for i, item in enumerate(value):
             out += _strict_json_issues(item, (*loc, i), duplicates)
     return out
+
+
+def parse_cloud_file(text: str, *, source: str, base_dir: Path) -> CloudSettings:
+    """Validates a file holding only a ``cloud`` section (credentials kept out of the config).
+
+    Raises:
+        ConfigError: not JSON, or not a valid cloud section; the message names each key.
+    """
+    data = _decode(text, source)
+    try:
+        cloud = CloudConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, issues_from_validation_error(exc)) from None
+    return resolve_cloud(cloud, base_dir=base_dir)

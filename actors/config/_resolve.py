@@ -376,3 +376,8 @@ def _freeze(value: PydanticJsonValue) -> JsonValue:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def resolve_cloud(cloud: CloudConfig, *, base_dir: Path) -> CloudSettings:
+    """A validated ``cloud`` section (e.g. from ``ferry run --cloud FILE``) at runtime values."""
+    return _cloud(cloud, _PathResolver(environ=os.environ, base_dir=base_dir))
