@@ -34,8 +34,8 @@ def test_a_cloud_file_resolves_like_the_configs_cloud_section(tmp_path: Path) ->
 
 
 def test_a_bad_cloud_file_names_the_file_and_each_key(tmp_path: Path) -> None:
+    bad = json.dumps({"address": "nohost", "api_key": ""})
     with pytest.raises(ConfigError) as info:
-        bad = json.dumps({"address": "nohost", "api_key": ""})
         parse_cloud_file(bad, source="c.json", base_dir=tmp_path)
     text = str(info.value)
     assert "c.json" in text
