@@ -124,7 +124,8 @@ class Sink:
         return {"/bench.Sink/Stream": Handler(self.stream, Cardinality.STREAM_UNARY, Raw, Raw)}
 
 
-async def raw_ceiling(files: list[bytes], parallel: int) -> float:
+async def raw_ceiling(files: list[bytes], parallel: int, chunk: int = CHUNK) -> float:
+    """Seconds to stream ``files`` in ``chunk``-byte messages to a discarding grpclib handler."""
     server = Server([Sink()])
     await server.start("127.0.0.1", 0)
     port = server._server.sockets[0].getsockname()[1]
@@ -139,9 +140,9 @@ async def raw_ceiling(files: list[bytes], parallel: int) -> float:
                     async with channel.request(
                         "/bench.Sink/Stream", Cardinality.STREAM_UNARY, Raw, Raw
                     ) as stream:
-                        for off in range(0, len(data), CHUNK):
-                            end = off + CHUNK >= len(data)
-                            await stream.send_message(Raw(data[off : off + CHUNK]), end=end)
+                        for off in range(0, len(data), chunk):
+                            end = off + chunk >= len(data)
+                            await stream.send_message(Raw(data[off : off + chunk]), end=end)
                         await stream.recv_message()
 
             await asyncio.gather(*(worker() for _ in range(parallel)))

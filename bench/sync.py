@@ -24,7 +24,6 @@ Run: python -m bench.sync [--quick] [--backlog-files N] [--binary-mib N] [--bina
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import platform
@@ -39,9 +38,6 @@ from typing import TYPE_CHECKING
 
 import psutil
 import trio
-from grpclib.client import Channel
-from grpclib.const import Cardinality
-from grpclib.server import Server
 
 from actors.adapters.aio import open_aio_loop
 from actors.adapters.clock import SystemWallClock
@@ -52,13 +48,12 @@ from actors.codec import CAPTURE_EXT, RecordEncoder, collector_dir, encode_heade
 from actors.config import CloudSettings
 from actors.sync.actor import SyncActor, SyncSeams
 from actors.sync.plan import SyncPlan
-from bench.cloud import Sink, binary_file, start_server
+from bench.cloud import binary_file, raw_ceiling, start_server
 from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.model import Filter, Principal
 from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
-from tests.cloud.wire import Raw
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -243,40 +238,6 @@ def verify(name: str, caps: Path, cloud: Cloud, got: Drained, files: int, rows: 
     ok = (r.files, r.confirmed, left, stored) == (files, files, 0, rows)
     if not ok:
         sys.exit(f"{name}: data check failed (expected {files} files, cloud {rows})")
-
-
-# ----------------------------------------------------------------- the raw ceiling
-
-
-async def raw_ceiling(files: list[bytes], parallel: int, chunk: int) -> float:
-    """Seconds to stream ``files`` in ``chunk``-byte messages to a discarding grpclib handler.
-
-    ``bench.cloud.raw_ceiling`` with the chunk size as a parameter.
-    """
-    server = Server([Sink()])
-    await server.start("127.0.0.1", 0)
-    port = server._server.sockets[0].getsockname()[1]
-    try:
-        async with Channel("127.0.0.1", port) as channel:
-            queue = list(files)
-            t0 = time.perf_counter()
-
-            async def worker() -> None:
-                while queue:
-                    data = queue.pop()
-                    async with channel.request(
-                        "/bench.Sink/Stream", Cardinality.STREAM_UNARY, Raw, Raw
-                    ) as stream:
-                        for off in range(0, len(data), chunk):
-                            end = off + chunk >= len(data)
-                            await stream.send_message(Raw(data[off : off + chunk]), end=end)
-                        await stream.recv_message()
-
-            await asyncio.gather(*(worker() for _ in range(parallel)))
-            return time.perf_counter() - t0
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 # ----------------------------------------------------------------- scenarios
