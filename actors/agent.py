@@ -3,7 +3,8 @@
 Start-up order: load and validate the config; lock each capture directory and
 recover the ``.prog`` files a crash left there; open the process's single
 trio-asyncio loop; then start, under the root supervisor, the capture runtime
-(writer, collectors), the sync actor, the config watcher and the local API.
+(writer, collectors), the sync actor, the retention actor, the config watcher
+and the local API.
 Cancelling ``run`` stops them in reverse order, so collectors stop, the writer
 drains and every open ``.prog`` is finished as ``.capture``.
 """
@@ -26,6 +27,7 @@ from actors.capture import CaptureRuntime
 from actors.codec import CAPTURE_EXT, SKIPPED_DIRS
 from actors.config_watcher import ConfigWatcher
 from actors.recovery import CaptureDirLock, recover_capture_dir
+from actors.retention import RetentionActor, RetentionSeams
 from actors.supervisor import ChildSpec, Supervisor
 from actors.sync.actor import SyncActor, SyncSeams
 
@@ -83,6 +85,7 @@ class Agent:
         self._seams = seams
         self.runtime = CaptureRuntime(seams)
         self.sync: SyncActor | None = None
+        self.retention: RetentionActor | None = None
         self._root = Supervisor("root", rng=seams.rng, intensity=3, period=60.0)
         self._watcher: ConfigWatcher | None = None
         # Held from first use of a capture directory until the agent stops.
@@ -117,6 +120,8 @@ class Agent:
             if self._options.sync_connect is not None:
                 self.sync = SyncActor(plan.sync, self._sync_seams(self._options.sync_connect))
                 children.append(ChildSpec("sync", self.sync.run))
+            self.retention = RetentionActor(plan.retention, self._retention_seams())
+            children.append(ChildSpec("retention", self.retention.run))
             children.append(ChildSpec("config", self._watcher.run))
             # The asyncio bridge is only needed by gRPC; the simulator runs without it.
             uses_grpc = self._options.serve_api or self._options.sync_connect is not None
@@ -158,6 +163,8 @@ class Agent:
         await self.runtime.apply(plan.capture)
         if self.sync is not None:
             await self.sync.apply(plan.sync)
+        if self.retention is not None:
+            await self.retention.apply(plan.retention)
 
     async def manual_sync(self, request: Mapping[str, JsonValue]) -> JsonObject:
         """A manual sync (local API ``Sync``): ``{"wait": bool, "retry_failed": bool}``.
@@ -178,6 +185,27 @@ class Agent:
             "failed": result.failed,
             "left": result.left,
         }
+
+    def _retention_seams(self) -> RetentionSeams:
+        seams = self._seams
+        return RetentionSeams(
+            fs=seams.fs,
+            runner=seams.runner,
+            clock=seams.clock,
+            disk=self._options.disk,
+            in_progress=self._in_progress,
+            pause_capture=self._pause_capture,
+        )
+
+    def _in_progress(self) -> frozenset[Path]:
+        """Files sync holds (retention must not delete them), plus the open ``.prog`` files."""
+        syncing = self.sync.in_progress() if self.sync is not None else frozenset()
+        store = self.runtime.store
+        return syncing | frozenset(store.open_files() if store is not None else ())
+
+    def _pause_capture(self, paused: bool) -> None:
+        if self.runtime.writer is not None:
+            self.runtime.writer.pause(paused)
 
     def _sync_seams(
         self, connect: Callable[[SyncPlan], AbstractAsyncContextManager[Links]]
@@ -253,12 +281,15 @@ class Agent:
                 "encode_errors": store.stats.encode_errors if store else 0,
                 "io_errors": writer.stats.io_errors if writer else 0,
                 "retrying": writer.stats.retrying if writer else False,
+                "paused": writer.stats.paused if writer else False,
+                "dropped_paused": writer.stats.dropped_paused if writer else 0,
                 "last_io_error": writer.stats.last_io_error if writer else "",
                 "open_files": [str(p) for p in store.open_files()] if store else [],
             },
             "pending": {"files": pending[0], "bytes": pending[1]},
             "disk": disk,
             "sync": self.sync.render_status() if self.sync is not None else {},
+            "retention": self.retention.render_status() if self.retention is not None else {},
         }
 
     async def _serve_api(self, api: LocalApi, *, task_status: trio.TaskStatus[None]) -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, final
 from actors.components import ResourceName
 from actors.config import parse_config
 from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
+from actors.retention import RetentionPlan
+from actors.retention_policy import RetentionSettings
 from actors.sync.plan import SyncPlan
 
 if TYPE_CHECKING:
@@ -91,13 +93,41 @@ def sync_plan_from_resolved(resolved: ResolvedConfig) -> SyncPlan:
     )
 
 
+def retention_plan_from_resolved(resolved: ResolvedConfig) -> RetentionPlan:
+    """The retention plan: the data manager's disk rules, for every capture directory."""
+    settings = resolved.data_manager
+    if settings is None:
+        return RetentionPlan(capture_enabled=False)
+    dirs = dict.fromkeys(
+        [settings.capture_dir, *(m.capture_directory for m in resolved.capture_methods)]
+    )
+    max_age = settings.retention_max_age_hours
+    return RetentionPlan(
+        dirs=tuple(
+            RetentionSettings(
+                capture_dir=d,
+                disk_usage_threshold=settings.disk_usage_deletion_threshold,
+                capture_dir_threshold=settings.capture_dir_deletion_threshold,
+                every_nth=settings.delete_every_nth_when_disk_full,
+                max_capture_dir_bytes=settings.retention_max_capture_dir_bytes,
+                max_age_ns=None if max_age is None else int(max_age * 3600e9),
+                min_free_bytes=settings.min_free_bytes,
+            )
+            for d in dirs
+        ),
+        capture_enabled=not settings.capture_disabled,
+        interval_s=settings.retention_check_interval_s,
+    )
+
+
 @final
 @dataclass(frozen=True)
 class AgentPlan:
-    """What the agent runs: capture and sync, from one config."""
+    """What the agent runs: capture, sync and retention, from one config."""
 
     capture: CapturePlan
     sync: SyncPlan
+    retention: RetentionPlan
 
 
 def load_plan(text: str, path: Path, *, cloud: CloudSettings | None = None) -> AgentPlan:
@@ -115,4 +145,8 @@ def load_plan(text: str, path: Path, *, cloud: CloudSettings | None = None) -> A
     resolved = loaded.resolve()
     if cloud is not None:
         resolved = dataclasses.replace(resolved, cloud=cloud)
-    return AgentPlan(plan_from_resolved(resolved), sync_plan_from_resolved(resolved))
+    return AgentPlan(
+        plan_from_resolved(resolved),
+        sync_plan_from_resolved(resolved),
+        retention_plan_from_resolved(resolved),
+    )

@@ -46,6 +46,10 @@ class WriterStats:
     io_errors: int = 0
     last_io_error: str = ""
     retrying: bool = False
+    paused: bool = False
+    """Capture is paused (free disk below ``min_free_bytes``): readings are dropped, not written."""
+    dropped_paused: int = 0
+    """Readings dropped while paused."""
 
 
 @final
@@ -101,8 +105,20 @@ class Writer:
                     SHUTDOWN_BOUND_S,
                 )
 
+    def pause(self, paused: bool) -> None:
+        """Stops (or resumes) writing readings; the retention actor's ``min_free_bytes`` guard."""
+        if paused != self.stats.paused:
+            self.stats.paused = paused
+            if paused:
+                LOGGER.error("writer: free disk below min_free_bytes: capture paused")
+            else:
+                LOGGER.warning("writer: free disk back above min_free_bytes: capture resumed")
+
     def _accept(self, msg: WriterMsg) -> None:
-        if isinstance(msg, CaptureMsg):
+        if isinstance(msg, CaptureMsg) and self.stats.paused:
+            msg.gauge.inflight -= 1  # dropped, and counted, instead of written
+            self.stats.dropped_paused += 1
+        elif isinstance(msg, CaptureMsg):
             self._store.enqueue(msg)
         elif isinstance(msg, RotateRequest):
             self._store.request_rotate(msg.keys)

@@ -252,6 +252,8 @@ class DataManagerAttributes(ConfigModel):
     """Ferry: delete finished files older than this; 0 means keep them."""
     min_free_bytes: NonNegInt = 0
     """Ferry: keep at least this much disk free; 0 means no minimum."""
+    retention_check_interval_secs: NonNegFloat = 30.0
+    """Ferry: how often the disk-full and retention rules are checked; 0 means 30."""
     capture_fsync_interval_secs: NonNegFloat = 1.0
     """Ferry: fsync open capture files this often (what a power cut can lose); 0 means 1."""
     maximum_capture_file_age_secs: NonNegFloat = 300.0

@@ -50,6 +50,7 @@ DEFAULT_FSYNC_INTERVAL_S = 1.0
 DEFAULT_MAXIMUM_CAPTURE_FILE_AGE_S = 300.0
 DEFAULT_SYNC_CHUNK_BYTES = 1_048_576
 DEFAULT_SYNC_RPC_TIMEOUT_S = 60.0
+DEFAULT_RETENTION_CHECK_INTERVAL_S = 30.0
 FERRY_HOME_ENV = "FERRY_HOME"
 
 CaptureKey = tuple[str, str, str]
@@ -145,6 +146,7 @@ class DataManagerSettings:
     sync_chunk_bytes: int = DEFAULT_SYNC_CHUNK_BYTES
     sync_max_bytes_per_sec: int = 0
     sync_rpc_timeout_s: float = DEFAULT_SYNC_RPC_TIMEOUT_S
+    retention_check_interval_s: float = DEFAULT_RETENTION_CHECK_INTERVAL_S
 
     @property
     def sync_interval_ms(self) -> int:
@@ -311,6 +313,9 @@ def _settings(
         sync_chunk_bytes=a.sync_chunk_size_bytes or DEFAULT_SYNC_CHUNK_BYTES,
         sync_max_bytes_per_sec=a.sync_max_bytes_per_sec,
         sync_rpc_timeout_s=a.sync_rpc_timeout_secs or DEFAULT_SYNC_RPC_TIMEOUT_S,
+        retention_check_interval_s=(
+            a.retention_check_interval_secs or DEFAULT_RETENTION_CHECK_INTERVAL_S
+        ),
     )
 
 

@@ -184,3 +184,25 @@ async def test_a_cohort_captures_all_its_members_from_one_timer(tmp_path, autoju
     stats = runtime.collector_stats[("rdk:component:sensor", "s0", "Readings")]
     assert stats.missed_ticks == 0
     assert stats.lateness.max == 0.0
+
+
+async def test_a_paused_writer_drops_and_counts_readings_then_resumes(world: World, autojump_clock):
+    """min_free_bytes: while paused nothing is written, every reading is counted, none is lost
+    silently, and capture resumes by itself when the pause ends."""
+
+    async def pause_for_a_while(runtime: CaptureRuntime) -> None:
+        await trio.sleep(2.0)
+        assert runtime.writer is not None
+        runtime.writer.pause(True)
+        await trio.sleep(3.0)
+        runtime.writer.pause(False)
+        await trio.sleep(2.0)
+
+    runtime = await _run_for(world, world.plan(world.collector("s", 10.0)), 0, pause_for_a_while)
+    assert runtime.writer is not None
+    dropped = runtime.writer.stats.dropped_paused
+    seqs = world.seqs("s")
+    stats = runtime.collector_stats[("rdk:component:sensor", "s", "Readings")]
+    assert 25 <= dropped <= 35
+    assert len(seqs) + dropped + stats.dropped == stats.captured
+    assert seqs[-1] == stats.captured  # capture resumed after the pause
