@@ -99,6 +99,10 @@ def render(status: JsonObject) -> str:
     writer = status.get("writer")
     if isinstance(writer, dict):
         state = "RETRYING after disk errors" if writer.get("retrying") else "ok"
+        if writer.get("paused"):
+            state = (
+                f"PAUSED below min_free_bytes ({_num(writer.get('dropped_paused')):.0f} dropped)"
+            )
         lines += [
             "",
             f"writer {state}: {_num(writer.get('records_written')):.0f} records, "
@@ -116,6 +120,9 @@ def render(status: JsonObject) -> str:
     sync = status.get("sync")
     if isinstance(sync, dict) and sync:
         lines += ["", *render_sync(sync)]
+    retention = status.get("retention")
+    if isinstance(retention, dict) and retention:
+        lines += render_retention(retention)
     disks = status.get("disk")
     for d in disks if isinstance(disks, list) else []:
         if isinstance(d, dict):
@@ -167,4 +174,21 @@ def render_sync(sync: JsonObject) -> list[str]:
                 f"retry in {_num(f.get('next_attempt_in_s')):.1f} s: {f.get('last_error')}"
             )
         lines.append(line)
+    return lines
+
+
+def render_retention(retention: JsonObject) -> list[str]:
+    """What retention deleted, by reason, and its current warning."""
+    lines: list[str] = []
+    deleted = retention.get("deleted")
+    for reason, count in deleted.items() if isinstance(deleted, dict) else []:
+        if isinstance(count, dict) and _num(count.get("files")):
+            lines.append(
+                f"retention deleted ({reason}): {_num(count.get('files')):.0f} files, "
+                f"{_num(count.get('readings')):.0f} readings, {_size(_num(count.get('bytes')))}"
+            )
+    if retention.get("warning"):
+        lines.append(f"retention warning: {retention['warning']}")
+    if retention.get("last_error"):
+        lines.append(f"retention check failed: {retention['last_error']}")
     return lines
