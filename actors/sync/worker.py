@@ -191,7 +191,13 @@ class FileJob:
                 await ctx.runner.run(delete_synced, ctx.fs, file.path)
                 return fsm.Deleted()
             case fsm.MoveToFailed(reason):
-                target = await ctx.runner.run(park, ctx.fs, file, reason)
+                try:
+                    target = await ctx.runner.run(park, ctx.fs, file, reason)
+                except OSError as exc:
+                    # A full disk cannot take the .reason note: leave the file where
+                    # it is (the next pass meets the same error) rather than crash.
+                    LOGGER.error("%s: %s; could not move it to failed/: %s", file.path, reason, exc)
+                    return None
                 LOGGER.error("%s: moved to %s: %s", file.path, target, reason)
                 return None
             case fsm.Wait(delay_s):

@@ -310,3 +310,26 @@ async def test_bandwidth_cap_paces_uploads(autojump_clock, tmp_path):
         elapsed = trio.current_time() - start
     assert elapsed >= 2.5  # one second of burst, then the rest at the cap
     assert world.cloud_readings() == 2000
+
+
+async def test_a_file_that_cannot_be_parked_stays_put_and_sync_keeps_running(
+    autojump_clock, tmp_path, monkeypatch
+):
+    """A full disk cannot take failed/'s .reason note: the file stays, no worker crashes."""
+    import actors.sync.worker as worker_module
+
+    world = make_world(tmp_path)
+    good = world.capture_file(3)
+    bad = good.with_name("2000-01-01T00_00_00.000000Z.capture")
+    bad.write_bytes(b"\xff\xff\xff\xff\x0fnot a header")
+
+    def no_space(fs, file, reason):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(worker_module, "park", no_space)
+    async with running(world.actor()) as actor:
+        result = await actor.sync_now(wait=True)
+        await actor.sync_now(wait=True)
+    assert bad.exists()
+    assert result.confirmed == 1
+    assert world.cloud_readings() == 3
