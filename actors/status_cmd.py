@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from actors.run_cmd import add_api_argument
+from actors.run_cmd import add_api_argument, find_error
 
 if TYPE_CHECKING:
     import argparse
@@ -35,8 +35,12 @@ def _handle(args: argparse.Namespace) -> int:
     host, port = args.api
     try:
         status = trio.run(_fetch, host, port)
-    except OSError as exc:
-        print(f"ferry status: no agent answers at {host}:{port} ({exc})", file=sys.stderr)
+    except (OSError, BaseExceptionGroup) as exc:
+        # trio-asyncio's nurseries wrap the connection error in groups: look inside.
+        found = find_error(exc, (OSError,))
+        if found is None:
+            raise
+        print(f"ferry status: no agent answers at {host}:{port} ({found})", file=sys.stderr)
         return EXIT_UNREACHABLE
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))

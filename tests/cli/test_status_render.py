@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from actors import cli
 from actors.status_cmd import render
 
 SYNC = {
@@ -55,3 +56,11 @@ def test_retention_section_shows_deletions_by_reason_and_the_warning():
     assert "retention deleted (disk_full): 2 files, 40 readings, 8.0 KiB" in text
     assert "size_cap" not in text
     assert "retention warning: disk 93.0% used" in text
+
+
+def test_status_without_an_agent_says_so_instead_of_a_traceback(capsys):
+    code = cli.main(["status", "--api", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "ferry status: no agent answers at 127.0.0.1:1" in err
+    assert "Traceback" not in err
