@@ -1,10 +1,10 @@
 """``InProcessUploader``: the ``Uploader`` port straight into the cloud's ingest logic.
 
-No grpclib and no network: each call runs ``cloud.ingest.resumable.ResumableIngest``
+No network and no gRPC transport: each call runs ``cloud.ingest.resumable.ResumableIngest``
 inline (no threads, so a seeded simulation stays deterministic, STYLE.md §17) as
-a given ``Principal``, and the cloud's errors are classified exactly as the gRPC
-edge and ``CloudLink`` classify them together (``InvalidArgument`` is permanent,
-everything else transient). The simulator puts its fault-injecting network in
+a given ``Principal``, and the cloud's errors are classified by the same code
+as on the wire: the status each error class names (``CloudError.grpc_code``),
+then ``CloudLink``'s ``status_error``. The simulator puts its fault-injecting network in
 front of this; the contract suite (``tests/sync/test_uploader_contract.py``)
 checks that it behaves as the real ``GrpcUploader`` against a real server.
 """
@@ -15,28 +15,23 @@ import zlib
 from typing import TYPE_CHECKING, TypeVar, TypeVarTuple, Unpack, final
 
 import trio
+from grpclib.const import Status
 
+from actors.adapters.cloud_link import status_error
 from actors.adapters.grpc_uploader import (
     FINISH_UPLOAD,
     OPEN_UPLOAD,
     WRITE_CHUNK,
     open_request,
 )
-from actors.errors import PermanentError, SyncError, TransientError
 from actors.ports import Confirmation, OpenResult, WriteResult
-from cloud.errors import (
-    CloudError,
-    FailedPrecondition,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unauthenticated,
-)
+from cloud.errors import CloudError
 from cloud.model import UploadIdentity, UploadStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from actors.errors import SyncError
     from actors.ports import FileIdentity, SyncFile
     from cloud.ingest.resumable import ResumableIngest
     from cloud.model import Principal, UploadRecord
@@ -44,27 +39,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-# The status the gRPC edge (``cloud/rpc/_edge.py``) answers for each cloud error,
-# by exact class, for the ones ``CloudLink`` treats as transient. Any other
-# class (``InvalidArgument``, and the edge's fallback) is INVALID_ARGUMENT: permanent.
-_TRANSIENT_STATUS: dict[type[CloudError], str] = {
-    Unauthenticated: "UNAUTHENTICATED",
-    PermissionDenied: "PERMISSION_DENIED",
-    NotFound: "NOT_FOUND",
-    FailedPrecondition: "FAILED_PRECONDITION",
-    ResourceExhausted: "RESOURCE_EXHAUSTED",
-}
-
 
 def classify(rpc: str, err: CloudError) -> SyncError:
     """The ``actors.errors`` instance a robot sees for a cloud error answered to ``rpc``.
 
-    The message reads as ``CloudLink``'s: the RPC, the status name, the cloud's words.
+    Exactly what the real path produces: the edge answers ``err.grpc_code`` and
+    ``CloudLink`` classifies that status with ``status_error``.
     """
-    status = _TRANSIENT_STATUS.get(type(err))
-    if status is None:
-        return PermanentError(f"INVALID_ARGUMENT: {err}", where=rpc)
-    return TransientError(f"{status}: {err}", where=rpc)
+    return status_error(rpc, Status[err.grpc_code], str(err))
 
 
 @final

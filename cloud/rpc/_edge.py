@@ -21,15 +21,7 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.events import RecvRequest, listen
 
-from cloud.errors import (
-    CloudError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unauthenticated,
-)
+from cloud.errors import CloudError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,15 +36,6 @@ LOGGER = logging.getLogger("ferry.cloud")
 
 PUBLIC_METHODS = frozenset({"/proto.rpc.v1.AuthService/Authenticate"})
 
-_STATUS: dict[type[CloudError], Status] = {
-    InvalidArgument: Status.INVALID_ARGUMENT,
-    Unauthenticated: Status.UNAUTHENTICATED,
-    PermissionDenied: Status.PERMISSION_DENIED,
-    NotFound: Status.NOT_FOUND,
-    FailedPrecondition: Status.FAILED_PRECONDITION,
-    ResourceExhausted: Status.RESOURCE_EXHAUSTED,
-}
-
 _CALLER: contextvars.ContextVar[Principal] = contextvars.ContextVar("ferry_cloud_caller")
 
 
@@ -63,7 +46,7 @@ def caller() -> Principal:
 
 def to_grpc(err: CloudError) -> GRPCError:
     """The gRPC error a client sees for a domain error."""
-    return GRPCError(_STATUS.get(type(err), Status.INVALID_ARGUMENT), str(err))
+    return GRPCError(Status[err.grpc_code], str(err))
 
 
 @final
