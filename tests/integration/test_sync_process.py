@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -59,12 +60,35 @@ def _capture_files(capture: Path, files: int) -> int:
 
 
 def _arbitrary_files(extra: Path, n: int) -> None:
-    (extra / "tag=field" / "dataset=ds1").mkdir(parents=True)
+    (extra / "tag=field" / "dataset=ds1").mkdir(parents=True, exist_ok=True)
     for i in range(n):
         path = extra / "tag=field" / "dataset=ds1" / f"log-{i}.bin"
         path.write_bytes(os.urandom(40_000 + i))
         old = time.time() - 3600
         os.utime(path, (old, old))
+
+
+@dataclass
+class Site:
+    """One test's robot and cloud: dirs, the cloud's key, the agent's API port and log."""
+
+    data_dir: Path
+    key: dict[str, str]
+    capture: Path
+    extra: Path
+    total: int
+    api_port: int
+    log: Path
+
+
+def _site(tmp_path: Path, capture_files: int, arbitrary_files: int = 0) -> Site:
+    """Pre-written capture files (``total`` readings) and arbitrary files, and a cloud key."""
+    data_dir, capture, extra = tmp_path / "cloud", tmp_path / "capture", tmp_path / "extra"
+    key = create_key(data_dir)
+    total = _capture_files(capture, capture_files)
+    extra.mkdir()
+    _arbitrary_files(extra, arbitrary_files)
+    return Site(data_dir, key, capture, extra, total, _free_port(), tmp_path / "agent.log")
 
 
 def _config(path: Path, capture: Path, extra: Path, port: int, key: dict[str, str], **dm) -> Path:
@@ -125,10 +149,17 @@ async def _wait_until_synced(agent: subprocess.Popen[bytes], log: Path, *roots: 
 
 
 async def _status(api_port: int) -> dict:
-    result = await trio.run_process(
-        [*FERRY, "status", "--json", "--api", f"127.0.0.1:{api_port}"], capture_stdout=True
-    )
-    return json.loads(result.stdout)
+    """The agent's status, once its local API answers (within 30 s)."""
+    with trio.fail_after(30):
+        while True:
+            result = await trio.run_process(
+                [*FERRY, "status", "--json", "--api", f"127.0.0.1:{api_port}"],
+                capture_stdout=True,
+                check=False,
+            )
+            if result.returncode == 0:
+                return json.loads(result.stdout)
+            await trio.sleep(0.2)
 
 
 def _stop(agent: subprocess.Popen[bytes]) -> None:
@@ -162,13 +193,9 @@ def _stored_binary(data_dir: Path, key: dict[str, str]) -> int:
 async def test_faults_on_the_wire_lose_nothing_duplicate_nothing_and_resend_at_most_a_chunk_each(
     tmp_path: Path,
 ):
-    data_dir = tmp_path / "cloud"
-    key = create_key(data_dir)
-    capture, extra = tmp_path / "capture", tmp_path / "extra"
-    total = _capture_files(capture, 12)
-    _arbitrary_files(extra, 3)
-    api_port = _free_port()
-    log = tmp_path / "agent.log"
+    site = _site(tmp_path, capture_files=12, arbitrary_files=3)
+    data_dir, key, capture, extra = site.data_dir, site.key, site.capture, site.extra
+    total, api_port, log = site.total, site.api_port, site.log
     with serve(data_dir) as (_cloud, cloud_port):
         proxy = FaultProxy("127.0.0.1", cloud_port)
         async with trio.open_nursery() as nursery:
@@ -227,13 +254,9 @@ async def _inject_faults(proxy: FaultProxy) -> None:
 async def test_kill_9_between_confirmation_and_delete_deletes_after_restart_without_reupload(
     tmp_path: Path,
 ):
-    data_dir = tmp_path / "cloud"
-    key = create_key(data_dir)
-    capture, extra = tmp_path / "capture", tmp_path / "extra"
-    extra.mkdir()
-    total = _capture_files(capture, 1)
-    api_port = _free_port()
-    log = tmp_path / "agent.log"
+    site = _site(tmp_path, capture_files=1)
+    data_dir, key, capture, extra = site.data_dir, site.key, site.capture, site.extra
+    total, api_port, log = site.total, site.api_port, site.log
     with serve(data_dir) as (_cloud, cloud_port):
         config = _config(tmp_path / "robot.json", capture, extra, cloud_port, key)
         crashed = _start_agent(config, api_port, log, "--crash-at", "confirmed")
@@ -242,13 +265,7 @@ async def test_kill_9_between_confirmation_and_delete_deletes_after_restart_with
         agent = _start_agent(config, api_port, log)
         try:
             await _wait_until_synced(agent, log, capture)
-            with trio.fail_after(30):
-                while True:
-                    try:
-                        status = await _status(api_port)
-                        break
-                    except subprocess.CalledProcessError:
-                        await trio.sleep(0.2)
+            status = await _status(api_port)
         finally:
             _stop(agent)
     counters = status["sync"]["counters"]
@@ -261,13 +278,9 @@ async def test_kill_9_between_confirmation_and_delete_deletes_after_restart_with
 async def test_ferry_sync_wait_uploads_everything_pending_when_scheduled_sync_is_off(
     tmp_path: Path,
 ):
-    data_dir = tmp_path / "cloud"
-    key = create_key(data_dir)
-    capture, extra = tmp_path / "capture", tmp_path / "extra"
-    extra.mkdir()
-    total = _capture_files(capture, 4)
-    api_port = _free_port()
-    log = tmp_path / "agent.log"
+    site = _site(tmp_path, capture_files=4)
+    data_dir, key, capture, extra = site.data_dir, site.key, site.capture, site.extra
+    total, api_port, log = site.total, site.api_port, site.log
     with serve(data_dir) as (_cloud, cloud_port):
         config = _config(
             tmp_path / "robot.json", capture, extra, cloud_port, key, sync_disabled=True
