@@ -98,6 +98,10 @@ class FileSystem(Protocol):
         """The entries of a directory (unsorted; symlinks are not followed)."""
         ...
 
+    def stat(self, path: Path) -> DirEntry:
+        """One file's entry (name, size, mtime) without listing its directory."""
+        ...
+
 
 class WallClock(Protocol):
     """Wall-clock time for timestamps and file names, in nanoseconds since the epoch.

@@ -81,6 +81,10 @@ class OsFileSystem:
     def size(self, path: Path) -> int:
         return os.stat(path).st_size
 
+    def stat(self, path: Path) -> DirEntry:
+        st = os.stat(path)
+        return DirEntry(path.name, False, st.st_size, st.st_mtime_ns)
+
     def list_dir(self, path: Path) -> list[DirEntry]:
         entries: list[DirEntry] = []
         with os.scandir(path) as it:

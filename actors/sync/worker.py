@@ -146,13 +146,20 @@ class FileJob:
         except OfflineError as exc:
             self._ctx.status.reach.failed(trio.current_time(), str(exc))
             return self._failed(fsm.Failure.OFFLINE, str(exc))
-        except (TransientError, OSError) as exc:
-            return self._failed(fsm.Failure.TRANSIENT, _describe(exc))
-        except PermanentError as exc:
+        except (TransientError, PermanentError, OSError) as exc:
             if await self._changed_since_found():
-                self._identity = None
-                return self._failed(fsm.Failure.TRANSIENT, f"file changed while syncing: {exc}")
-            return self._failed(fsm.Failure.PERMANENT, str(exc))
+                # An arbitrary file edited after the walk found it (the cloud's hash
+                # check fails, or hashing saw a new size): give it back, so the next
+                # pass finds it anew once it is unmodified for file_last_modified_millis.
+                LOGGER.info(
+                    "%s: changed while syncing; the next pass takes it: %s", self._file.path, exc
+                )
+                self.progress.state, _ = fsm.step(self.progress.state, fsm.Cancel())
+                return None
+            kind = (
+                fsm.Failure.PERMANENT if isinstance(exc, PermanentError) else fsm.Failure.TRANSIENT
+            )
+            return self._failed(kind, _describe(exc))
 
     async def _dispatch(self, action: fsm.Action) -> fsm.Event | None:
         ctx, file = self._ctx, self._file
@@ -239,13 +246,10 @@ class FileJob:
         if file.kind is not FileKind.ARBITRARY:
             return False
         try:
-            entries = await self._ctx.runner.run(self._ctx.fs.list_dir, file.path.parent)
+            now = await self._ctx.runner.run(self._ctx.fs.stat, file.path)
         except OSError:
             return False
-        for entry in entries:
-            if entry.name == file.path.name:
-                return entry.size != file.size or entry.mtime_ns != file.mtime_ns
-        return False
+        return now.size != file.size or now.mtime_ns != file.mtime_ns
 
     def _count(self, before: fsm.FileState, after: fsm.FileState) -> None:
         """Turns one transition into counter increments (each counted exactly once)."""

@@ -101,6 +101,12 @@ class FaultyFileSystem:
     def size(self, path: Path) -> int:
         return self._os.size(path)
 
+    def stat(self, path: Path):
+        return self._os.stat(path)
+
+    def list_dir(self, path: Path):
+        return self._os.list_dir(path)
+
 
 @final
 class _FaultyFile:

@@ -12,7 +12,8 @@ import logging
 import pytest
 import trio
 
-from tests.sync.world import make_world, running
+from cloud.model import Filter
+from tests.sync.world import PRINCIPAL, make_world, running
 
 
 async def test_a_pass_uploads_every_capture_file_once_then_deletes_it(autojump_clock, tmp_path):
@@ -333,3 +334,32 @@ async def test_a_file_that_cannot_be_parked_stays_put_and_sync_keeps_running(
     assert bad.exists()
     assert result.confirmed == 1
     assert world.cloud_readings() == 3
+
+
+async def test_an_arbitrary_file_changed_mid_upload_is_uploaded_again_not_parked(
+    autojump_clock, tmp_path
+):
+    """The cloud's hash check fails for a file edited during its upload: Ferry sees the edit
+    and starts over with the new content as a new identity, instead of parking it in failed/."""
+    world = make_world(tmp_path)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    log = extra / "run.log"
+    log.write_bytes(b"a" * 1000)
+    world.clock.offset_ns = 3600 * 10**9  # the file is old enough to sync
+
+    def edit_during_first_write(rpc, n):
+        if (rpc, n) == ("write", 1):
+            log.write_bytes(b"b" * 1500)
+        return "ok"
+
+    world.net.fate = edit_during_first_write
+    plan = world.plan(additional_sync_paths=(extra,), file_last_modified_ms=1, threads=1)
+    async with running(world.actor(plan)) as actor:
+        first = await actor.sync_now(wait=True)
+        assert first.left == 1  # given back for the next pass
+        await actor.sync_now(wait=True)
+    assert not log.exists()
+    assert not (extra / "failed").exists()
+    assert actor.status.counters.files_failed == 0
+    assert world.store.count_binary(PRINCIPAL, Filter()) == 1
