@@ -365,8 +365,14 @@ class SyncActor:
 
     async def _walk(self, pass_: _Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
         plan, seams = self._plan, self._seams
+        rules = ScanRules(
+            capture_dirs=plan.capture_dirs,
+            additional_sync_paths=plan.additional_sync_paths,
+            file_last_modified_ns=plan.file_last_modified_ms * 1_000_000,
+            tags=plan.tags,
+        )
         if pass_.retry_failed:
-            restored = await seams.runner.run(retry_failed, seams.fs, plan.roots)
+            restored = await seams.runner.run(retry_failed, seams.fs, rules.roots)
             LOGGER.info("re-queued %d files from failed/", len(restored))
         with trio.move_on_after(ROTATE_TIMEOUT_S) as rotating:
             await seams.rotate()
@@ -374,12 +380,6 @@ class SyncActor:
             LOGGER.warning("the writer did not finish its open files within %g s", ROTATE_TIMEOUT_S)
         self.status.counters.passes += 1
         self.status.last_pass_wall_ns = seams.clock.now_ns()
-        rules = ScanRules(
-            capture_dirs=plan.capture_dirs,
-            additional_sync_paths=plan.additional_sync_paths,
-            file_last_modified_ns=plan.file_last_modified_ms * 1_000_000,
-            tags=plan.tags,
-        )
         found = walk_ready(rules, seams.fs, seams.runner, seams.clock, skip=self._claims)
         async with aclosing(found):
             async for file in found:

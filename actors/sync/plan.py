@@ -41,12 +41,6 @@ class SyncPlan:
     selective_syncer: str | None = None
     capture_enabled: bool = True
 
-    @property
-    def roots(self) -> tuple[Path, ...]:
-        """Every directory synced: capture dirs first, then the additional paths."""
-        seen = dict.fromkeys((*self.capture_dirs, *self.additional_sync_paths))
-        return tuple(seen)
-
     def workers_key(self) -> SyncPlan:
         """The part of the plan the workers depend on: a change here restarts them."""
         return dataclasses.replace(
