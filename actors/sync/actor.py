@@ -264,6 +264,7 @@ class SyncActor:
                 limiter=BandwidthLimiter(plan.max_bytes_per_sec),
                 status=self.status,
                 chunk_bytes=plan.chunk_bytes,
+                rpc_timeout_s=plan.rpc_timeout_s,
                 on_point=seams.on_point,
             )
             with send, receive:

@@ -9,6 +9,7 @@ raise, into ``Failed`` events; everything else about retries is the machine's.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
@@ -23,7 +24,7 @@ from actors.sync.stats import FileProgress
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from actors.ports import (
         BlockingRunner,
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from actors.sync.stats import SyncStatus
 
 LOGGER = logging.getLogger("ferry.sync")
+
+MIN_BYTES_PER_S = 32 * 1024
+"""The slowest link a call's bound allows for: its payload at this rate, on top of the timeout."""
 
 
 @final
@@ -53,6 +57,8 @@ class WorkerContext:
     limiter: BandwidthLimiter
     status: SyncStatus
     chunk_bytes: int
+    rpc_timeout_s: float = 60.0
+    """The adapter's own per-call deadline; the worker bounds each call at twice that."""
     on_point: Callable[[str, SyncFile], None] | None = None
     """Test and simulator hook, called at named points (``"confirmed"`` before the delete)."""
 
@@ -166,7 +172,8 @@ class FileJob:
         match action:
             case fsm.Open():
                 identity = await self._require_identity()
-                opened = await ctx.uploader.open(identity, file)
+                with self._bounded("OpenUpload", 0):
+                    opened = await ctx.uploader.open(identity, file)
                 self._reached()
                 return fsm.Opened(
                     opened.upload_id,
@@ -177,19 +184,21 @@ class FileJob:
             case fsm.SendChunk(upload_id, offset, length):
                 await ctx.limiter.acquire(length)
                 data = await ctx.runner.run(read_chunk, ctx.fs, file.path, offset, length)
-                written = await ctx.uploader.write(upload_id, offset, data)
+                with self._bounded("WriteChunk", length):
+                    written = await ctx.uploader.write(upload_id, offset, data)
                 self._reached()
                 if written.accepted:
                     ctx.status.counters.bytes_sent += written.committed_offset - offset
                 return fsm.ChunkWritten(written.committed_offset, written.accepted)
             case fsm.Finish(upload_id):
-                confirmation = await ctx.uploader.finish(
-                    upload_id, (await self._require_identity()).sha256
-                )
+                sha256 = (await self._require_identity()).sha256
+                with self._bounded("FinishUpload", file.size):
+                    confirmation = await ctx.uploader.finish(upload_id, sha256)
                 self._reached()
                 return fsm.Finished(confirmation.file_id)
             case fsm.UploadWhole():
-                confirmation = await ctx.whole.upload(file)
+                with self._bounded("Viam upload", file.size):
+                    confirmation = await ctx.whole.upload(file)
                 self._reached()
                 return fsm.WholeUploaded(confirmation.file_id)
             case fsm.Delete():
@@ -211,6 +220,20 @@ class FileJob:
                 return await self._wait(delay_s)
             case _:  # pragma: no cover - the Action union is exhaustive
                 raise AssertionError(f"unknown action {action!r}")
+
+    @contextlib.contextmanager
+    def _bounded(self, call: str, payload_bytes: int) -> Iterator[None]:
+        """The worker's own deadline on one cloud call (callers own timeouts, STYLE §7).
+
+        The adapter has a deadline too; this one is the backstop for a call that
+        would hang anyway (an HTTP/2 flow-control wait behind a stalled connection,
+        seen in the fault-proxy test), so one stuck call can never stall a worker.
+        """
+        limit = 2 * (self._ctx.rpc_timeout_s + payload_bytes / MIN_BYTES_PER_S)
+        with trio.move_on_after(limit) as scope:
+            yield
+        if scope.cancelled_caught:
+            raise OfflineError(f"no answer within {limit:.1f} s", where=call)
 
     async def _wait(self, delay_s: float) -> fsm.Event:
         progress = self.progress

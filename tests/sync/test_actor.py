@@ -363,3 +363,18 @@ async def test_an_arbitrary_file_changed_mid_upload_is_uploaded_again_not_parked
     assert not (extra / "failed").exists()
     assert actor.status.counters.files_failed == 0
     assert world.store.count_binary(PRINCIPAL, Filter()) == 1
+
+
+async def test_a_call_that_never_returns_is_bounded_and_retried(autojump_clock, tmp_path):
+    """A hung call (e.g. a flow-control wait behind a stalled connection) cannot stall a
+    worker: the worker's own bound (twice the RPC timeout) ends it and the upload resumes."""
+    world = make_world(tmp_path)
+    world.capture_file(100)
+    world.net.fate = lambda rpc, n: "hang" if (rpc, n) == ("write", 2) else "ok"
+    async with running(world.actor(world.plan(threads=1, rpc_timeout_s=5.0))) as actor:
+        start = trio.current_time()
+        await actor.sync_now(wait=True)
+        elapsed = trio.current_time() - start
+    assert world.cloud_readings() == 100
+    assert 10.0 <= elapsed < 11.0  # the bound (2 x 5 s, plus 256 bytes at 32 KiB/s), then 0.2 s
+    assert actor.status.counters.interruptions == 1

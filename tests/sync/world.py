@@ -54,7 +54,7 @@ class WallClock:
 
 @dataclass
 class Lossy:
-    """The network: ``fate(rpc, call number)`` says ok, drop, lose (the answer) or offline."""
+    """The network: ``fate(rpc, call number)`` says ok, drop, lose (the answer), offline or hang."""
 
     inner: InProcessUploader
     fate: Callable[[str, int], str] = lambda rpc, n: "ok"
@@ -67,6 +67,8 @@ class Lossy:
         if self.unsupported:
             raise ResumableUnsupported("UNIMPLEMENTED", where=rpc)
         verdict = self.fate(rpc, self.calls[rpc])
+        if verdict == "hang":
+            await trio.sleep_forever()  # a call that never ends: the worker's bound must end it
         if verdict in ("drop", "offline"):
             await trio.sleep(0.01)
             raise OfflineError(f"{verdict}: connection reset", where=rpc)
