@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from actors.plan import CapturePlan
     from actors.ports import DiskUsage, SyncFile
     from actors.sync.actor import Links
+    from actors.sync.fsm import Event, FileState
     from actors.sync.plan import SyncPlan
 
 LOGGER = logging.getLogger("ferry.agent")
@@ -63,10 +64,14 @@ class AgentOptions:
     """Opens the cloud links for sync; ``None`` runs capture only (tests of capture)."""
     sync_on_point: Callable[[str, SyncFile], None] | None = None
     """A hook at named points of sync (``--debug-stop-at``; the simulator's crash points)."""
+    sync_observe: Callable[[SyncFile, FileState, Event, FileState], None] | None = None
+    """The simulator's view of every sync state-machine step."""
     api_host: str = "127.0.0.1"
     api_port: int = 8085
     serve_api: bool = True
     config_poll_s: float = 1.0
+    aio: bool = True
+    """Whether the sync links need the asyncio bridge (grpclib); the simulator's do not."""
 
 
 @final
@@ -124,7 +129,8 @@ class Agent:
             children.append(ChildSpec("retention", self.retention.run))
             children.append(ChildSpec("config", self._watcher.run))
             # The asyncio bridge is only needed by gRPC; the simulator runs without it.
-            uses_grpc = self._options.serve_api or self._options.sync_connect is not None
+            grpc_sync = self._options.sync_connect is not None and self._options.aio
+            uses_grpc = self._options.serve_api or grpc_sync
             loop = open_aio_loop() if uses_grpc else contextlib.nullcontext()
             async with loop, trio.open_nursery() as nursery:
                 if self._options.serve_api:
@@ -220,6 +226,7 @@ class Agent:
             rotate=self.runtime.rotate,
             read_sensor=self.runtime.read_sensor,
             on_point=self._options.sync_on_point,
+            observe=self._options.sync_observe,
         )
 
     async def status(self) -> JsonObject:

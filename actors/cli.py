@@ -25,6 +25,7 @@ import actors.status_cmd as status_cmd
 import actors.sync_cmd as sync_cmd
 import cloud.cli as cloud_cli
 import cloud.export.cli as export_cli
+import sim.cli as sim_cli
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
@@ -38,6 +39,7 @@ _COMMANDS: tuple[Register, ...] = (
     inspect_cmd.register,
     cloud_cli.register,
     export_cli.register,
+    sim_cli.register,
 )
 
 # Exit status after stdout's reader went away (`ferry inspect dir | head`).

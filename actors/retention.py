@@ -20,6 +20,7 @@ import trio
 
 from actors.codec import CAPTURE_EXT, FAILED_DIR, stem_time_ns
 from actors.errors import PermanentError
+from actors.planted import Bug, planted
 from actors.retention_policy import CaptureFileInfo, Reason, RetentionSettings, decide
 from actors.sync.files import delete_synced, inspect_capture
 
@@ -180,6 +181,8 @@ class RetentionActor:
         except FileNotFoundError:
             return  # synced and deleted since the listing
         await seams.runner.run(delete_synced, seams.fs, file.path)
+        if planted(Bug.UNCOUNTED_RETENTION):
+            return
         count = self.stats.deleted[reason]
         count.files += 1
         count.readings += readings

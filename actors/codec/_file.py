@@ -17,6 +17,7 @@ from actors.adapters.os_fs import OsFileSystem
 from actors.codec._layout import CAPTURE_EXT, PROG_EXT, file_stem
 from actors.codec._pbwire import WireError
 from actors.codec._records import SensorRecord, decode_header, decode_sensor_data
+from actors.planted import Bug, planted
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -348,7 +349,10 @@ class CaptureFileWriter:
         if self.finished_path is not None:
             return self.finished_path
         if self._handle is not None:
-            self.sync()
+            if planted(Bug.RENAME_BEFORE_FSYNC):
+                self.flush()
+            else:
+                self.sync()
             self._handle.close()
             self._handle = None
         target = self.path.with_suffix(CAPTURE_EXT)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         WallClock,
         WholeFileUploader,
     )
+    from actors.sync import fsm
     from actors.sync.fsm import FileState
     from actors.sync.plan import SyncPlan
 
@@ -81,6 +82,8 @@ class SyncSeams:
     rotate: Callable[[], Awaitable[None]]
     read_sensor: Callable[[str], Awaitable[Mapping[str, JsonValue]]] | None = None
     on_point: Callable[[str, SyncFile], None] | None = None
+    observe: Callable[[SyncFile, fsm.FileState, fsm.Event, fsm.FileState], None] | None = None
+    """The simulator's view of every file's state machine (``WorkerContext.observe``)."""
 
 
 @final
@@ -266,6 +269,7 @@ class SyncActor:
                 chunk_bytes=plan.chunk_bytes,
                 rpc_timeout_s=plan.rpc_timeout_s,
                 on_point=seams.on_point,
+                observe=seams.observe,
             )
             with send, receive:
                 for _ in range(plan.threads):

@@ -7,6 +7,8 @@ jitter value comes from the caller's injected ``random.Random`` (a float in
 
 from __future__ import annotations
 
+from actors.planted import Bug, planted
+
 INITIAL_DELAY_S = 0.2
 """The first retry waits this long (Viam's InitialWaitTimeMillis)."""
 FACTOR = 2.0
@@ -38,5 +40,7 @@ def backoff_delay(attempt: int, jitter: float) -> float:
         raise ValueError(f"jitter must be in [0, 1), got {jitter}")
     # 2**(attempt-1) overflows a float near attempt 1024: the cap is reached long before.
     exponent = min(attempt - 1, 64)
+    if planted(Bug.BACKOFF_WITHOUT_CAP):
+        return INITIAL_DELAY_S * FACTOR**exponent * (1.0 + JITTER * jitter)
     nominal = min(MAX_DELAY_S, INITIAL_DELAY_S * FACTOR**exponent)
     return min(MAX_DELAY_S, nominal * (1.0 + JITTER * jitter))

@@ -10,6 +10,7 @@ raise, into ``Failed`` events; everything else about retries is the machine's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from actors.errors import OfflineError, PermanentError, ResumableUnsupported, TransientError
+from actors.planted import Bug, planted
 from actors.ports import FileKind
 from actors.sync import fsm
 from actors.sync.files import compute_identity, delete_synced, inspect_capture, park, read_chunk
@@ -61,6 +63,8 @@ class WorkerContext:
     """The adapter's own per-call deadline; the worker bounds each call at twice that."""
     on_point: Callable[[str, SyncFile], None] | None = None
     """Test and simulator hook, called at named points (``"confirmed"`` before the delete)."""
+    observe: Callable[[SyncFile, fsm.FileState, fsm.Event, fsm.FileState], None] | None = None
+    """Simulator hook: sees every step of every file's machine (the trace; the backoff bound)."""
 
 
 @final
@@ -106,6 +110,8 @@ class FileJob:
         before = self.progress.state
         state, actions = fsm.step(before, event)
         self.progress.state = state
+        if self._ctx.observe is not None:
+            self._ctx.observe(self._file, before, event, state)
         self._count(before, state)
         if not actions:
             return None
@@ -172,12 +178,19 @@ class FileJob:
         match action:
             case fsm.Open():
                 identity = await self._require_identity()
+                if planted(Bug.IDENTITY_PER_ATTEMPT):
+                    identity = dataclasses.replace(
+                        identity, path=f"{identity.path}#{ctx.rng.getrandbits(32):08x}"
+                    )
                 with self._bounded("OpenUpload", 0):
                     opened = await ctx.uploader.open(identity, file)
                 self._reached()
+                committed = opened.committed_offset
+                if planted(Bug.IGNORE_COMMITTED_OFFSET) and not opened.finished:
+                    committed = 0
                 return fsm.Opened(
                     opened.upload_id,
-                    opened.committed_offset,
+                    committed,
                     opened.finished,
                     opened.max_chunk_bytes,
                 )
@@ -189,9 +202,13 @@ class FileJob:
                 self._reached()
                 if written.accepted:
                     ctx.status.counters.bytes_sent += written.committed_offset - offset
+                elif planted(Bug.IGNORE_COMMITTED_OFFSET) and written.committed_offset > offset:
+                    return fsm.ChunkWritten(offset + length, True)
                 return fsm.ChunkWritten(written.committed_offset, written.accepted)
             case fsm.Finish(upload_id):
                 sha256 = (await self._require_identity()).sha256
+                if planted(Bug.DELETE_BEFORE_CONFIRM):
+                    await ctx.runner.run(delete_synced, ctx.fs, file.path)
                 with self._bounded("FinishUpload", file.size):
                     confirmation = await ctx.uploader.finish(upload_id, sha256)
                 self._reached()

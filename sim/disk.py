@@ -1,0 +1,311 @@
+"""The robot's simulated storage: a real temp dir behind the ``FileSystem`` seam, plus physics.
+
+What the simulation adds to the real files:
+
+- **durability**: bytes written but not fsynced are at risk; a power cut
+  (``Disk.power_cut``) keeps a random prefix of each file's unsynced tail, so a
+  ``.prog`` can end in a torn record and a file renamed before its fsync can lose
+  its end;
+- **capacity**: a disk-fill fault makes writes short or fail with ``ENOSPC``,
+  and ``SimDiskUsage`` reports the same numbers to the retention actor;
+- **slowness**: ``SimRunner`` makes every blocking call take simulated time;
+- **death**: each agent incarnation sees the disk through its own
+  ``SimFileSystem``; after a crash every call from the dead incarnation raises
+  ``RobotCrashed``, so no cleanup code of a dead process can touch the files.
+
+Calls run inline (no threads), so a seeded run repeats exactly.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, TypeVarTuple, Unpack, final
+
+import trio
+
+from actors.adapters.os_fs import OsFileSystem
+from actors.codec import CAPTURE_EXT, PROG_EXT
+from actors.ports import DirEntry, DiskStats
+from sim.faults import FaultKind
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from actors.adapters.os_fs import OsFile
+    from sim.conditions import Conditions
+    from sim.faults import Fault
+    from sim.trace import Trace
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+_MIN_TOTAL = 256 << 10
+
+
+class RobotCrashed(BaseException):
+    """The simulated robot lost power: the code of that incarnation may not touch the world.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` in the
+    agent may swallow it, as no handler survives a real power cut.
+    """
+
+
+@final
+class Incarnation:
+    """One run of the agent process, from start to crash or stop."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.alive = True
+
+    def check(self) -> None:
+        """Raises ``RobotCrashed`` once this incarnation is dead."""
+        if not self.alive:
+            raise RobotCrashed(f"incarnation {self.number} lost power")
+
+
+class DiskObserver(Protocol):
+    """What the invariant checker learns from the disk."""
+
+    def finished(self, path: Path) -> None:
+        """``path`` just became a finished ``.capture`` file."""
+
+    def removing(self, path: Path) -> None:
+        """``path`` (a file sync may own) is about to be deleted."""
+
+    def survived_power_cut(self, path: Path, durable: int) -> None:
+        """A ``.prog`` kept at least its first ``durable`` bytes through a power cut."""
+
+
+@final
+class Disk:
+    """The device: capacity, usage and which bytes would survive a power cut."""
+
+    def __init__(
+        self,
+        root: Path,
+        rng: random.Random,
+        trace: Trace,
+        observer: DiskObserver,
+        *,
+        total: int = 1 << 30,
+        other: int = 100 << 20,
+    ) -> None:
+        self.root = root
+        self._rng = rng
+        self._trace = trace
+        self.observer = observer
+        self.total = total
+        self.other = other
+        self._base = (total, other)
+        self.data = 0
+        self._durable: dict[Path, int] = {}
+        """Files with bytes not yet fsynced, and how many of their bytes are durable."""
+        self.torn_bytes = 0
+        self.enospc = 0
+
+    def free(self) -> int:
+        """Bytes a write may still use."""
+        return self.total - self.other - self.data
+
+    def fill(self, fault: Fault) -> None:
+        """A disk-fill fault starts: mostly capture data (``magnitude`` >= 0.5) or other data."""
+        if fault.magnitude >= 0.5:
+            # A small disk that capture fills: other data at half the capture data (so
+            # the capture dir holds 2/3 of what is used), and the disk-full threshold
+            # just above today's usage, within up to 128 KiB more capture data.
+            headroom = int((fault.magnitude - 0.5) * 2 * (128 << 10))
+            self.other = self.data // 2
+            self.total = max(_MIN_TOTAL, int((self.data + self.other + headroom) / 0.9))
+        else:
+            self.other = self.total - self.data - int(fault.magnitude * (256 << 10))
+        self._trace.event("disk", f"fill total={self.total} other={self.other} data={self.data}")
+
+    def unfill(self) -> None:
+        """The disk-fill fault ends: the other data is gone again."""
+        self.total, self.other = self._base
+        self._trace.event("disk", f"unfill data={self.data}")
+
+    def power_cut(self) -> None:
+        """Tears every unsynced tail at a random point, then tells the checker what survived."""
+        for path in sorted(self._durable):
+            durable = self._durable[path]
+            try:
+                size = os.path.getsize(path)
+            except FileNotFoundError:
+                continue
+            keep = durable + self._rng.randint(0, max(0, size - durable))
+            if keep < size:
+                os.truncate(path, keep)
+                self.data -= size - keep
+                self.torn_bytes += size - keep
+                self._trace.event("disk", f"torn {self.rel(path)} {size}->{keep}")
+        survivors = [p for p in self._durable if p.name.endswith(PROG_EXT)]
+        for path in sorted(survivors):
+            self.observer.survived_power_cut(path, self._durable[path])
+        self._durable.clear()
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the disk's root (the trace never holds temp paths)."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.name
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _created(self, path: Path) -> None:
+        self._durable[path] = 0
+
+    def _wrote(self, path: Path, n: int) -> None:
+        self.data += n
+        self._durable.setdefault(path, max(0, os.path.getsize(path) - n))
+
+    def _synced(self, path: Path) -> None:
+        self._durable.pop(path, None)
+
+    def _renamed(self, src: Path, dst: Path) -> None:
+        if src in self._durable:
+            self._durable[dst] = self._durable.pop(src)
+
+    def _removed(self, path: Path, size: int) -> None:
+        self.data -= size
+        self._durable.pop(path, None)
+
+    def _truncated(self, path: Path, before: int, after: int) -> None:
+        self.data -= before - after
+        self._durable.pop(path, None)  # the seam's truncate is durable
+
+
+@final
+class SimFile:
+    """An append-only file on the simulated disk."""
+
+    def __init__(self, disk: Disk, incarnation: Incarnation, path: Path, inner: OsFile) -> None:
+        self._disk = disk
+        self._inc = incarnation
+        self._path = path
+        self._inner = inner
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._inc.check()
+        free = self._disk.free()
+        if free <= 0:
+            self._disk.enospc += 1
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)", str(self._path))
+        view = memoryview(data)[:free]
+        n = self._inner.write(view)
+        self._disk._wrote(self._path, n)
+        return n
+
+    def fsync(self) -> None:
+        self._inc.check()
+        self._inner.fsync()
+        self._disk._synced(self._path)
+
+    def close(self) -> None:
+        # The kernel closes a dead process's files too: allowed after a crash.
+        self._inner.close()
+
+
+@final
+class SimFileSystem:
+    """``FileSystem`` of one incarnation: real calls, the disk's physics, the checker's view."""
+
+    def __init__(self, disk: Disk, incarnation: Incarnation) -> None:
+        self._disk = disk
+        self._inc = incarnation
+        self._os = OsFileSystem()
+
+    def create_new(self, path: Path) -> SimFile:
+        self._inc.check()
+        handle = SimFile(self._disk, self._inc, path, self._os.create_new(path))
+        self._disk._created(path)
+        return handle
+
+    def open_append(self, path: Path) -> SimFile:
+        self._inc.check()
+        return SimFile(self._disk, self._inc, path, self._os.open_append(path))
+
+    def open_read(self, path: Path) -> BinaryIO:
+        self._inc.check()
+        return self._os.open_read(path)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        self._inc.check()
+        self._os.rename(src, dst)
+        self._disk._renamed(src, dst)
+        if src.name.endswith(PROG_EXT) and dst.name.endswith(CAPTURE_EXT):
+            self._disk.observer.finished(dst)
+
+    def fsync_dir(self, path: Path) -> None:
+        self._inc.check()
+
+    def truncate(self, path: Path, size: int) -> None:
+        self._inc.check()
+        before = self._os.size(path)
+        self._os.truncate(path, size)
+        self._disk._truncated(path, before, size)
+
+    def unlink(self, path: Path) -> None:
+        self._inc.check()
+        size = self._os.size(path)
+        if not path.name.endswith(PROG_EXT):
+            self._disk.observer.removing(path)
+        self._os.unlink(path)
+        self._disk._removed(path, size)
+
+    def makedirs(self, path: Path) -> None:
+        self._inc.check()
+        self._os.makedirs(path)
+
+    def exists(self, path: Path) -> bool:
+        self._inc.check()
+        return self._os.exists(path)
+
+    def size(self, path: Path) -> int:
+        self._inc.check()
+        return self._os.size(path)
+
+    def list_dir(self, path: Path) -> list[DirEntry]:
+        self._inc.check()
+        return sorted(self._os.list_dir(path), key=lambda e: e.name)
+
+    def stat(self, path: Path) -> DirEntry:
+        self._inc.check()
+        return self._os.stat(path)
+
+
+@final
+class SimRunner:
+    """``BlockingRunner`` of one incarnation: inline, slowed by slow disks, dead after a crash."""
+
+    def __init__(self, incarnation: Incarnation, conditions: Conditions) -> None:
+        self._inc = incarnation
+        self._conditions = conditions
+
+    async def run(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+        self._inc.check()
+        slow = self._conditions.get(FaultKind.SLOW_DISK)
+        if slow is not None:
+            await trio.sleep(slow.magnitude)
+            self._inc.check()
+        result = fn(*args)
+        await trio.lowlevel.checkpoint()
+        return result
+
+
+@final
+class SimDiskUsage:
+    """``DiskUsage`` from the simulated device, whatever path is asked about."""
+
+    def __init__(self, disk: Disk) -> None:
+        self._disk = disk
+
+    def usage(self, path: Path) -> DiskStats:
+        d = self._disk
+        used = d.other + d.data
+        return DiskStats(total=d.total, used=used, free=max(0, d.total - used))
