@@ -202,21 +202,22 @@ def _list_capture_files(fs: FileSystem, root: Path) -> tuple[list[CaptureFileInf
     """Finished capture files under ``root`` (not in failed/) and the bytes of every file there."""
     files: list[CaptureFileInfo] = []
     total = 0
-    stack = [root]
+    # Each directory carries whether it is under failed/ (no per-file path arithmetic:
+    # this listing runs at every check, over the whole backlog).
+    stack = [(root, False)]
     while stack:
-        directory = stack.pop()
+        directory, in_failed = stack.pop()
         try:
             entries = fs.list_dir(directory)
         except FileNotFoundError:
             continue
         for entry in entries:
-            path = directory / entry.name
             if entry.is_dir:
-                stack.append(path)
+                stack.append((directory / entry.name, in_failed or entry.name == FAILED_DIR))
                 continue
             total += entry.size
-            in_failed = directory != root and FAILED_DIR in path.relative_to(root).parts[:-1]
             if entry.name.endswith(CAPTURE_EXT) and not in_failed:
+                path = directory / entry.name
                 time_ns = stem_time_ns(entry.name.removesuffix(CAPTURE_EXT))
                 files.append(
                     CaptureFileInfo(path, entry.size, time_ns if time_ns else entry.mtime_ns)

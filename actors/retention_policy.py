@@ -199,10 +199,15 @@ def is_deletable(path: Path, capture_dir: Path) -> bool:
         is_deletable(Path("/c/a/x.capture"), Path("/c"))          # True
         is_deletable(Path("/c/failed/a/x.capture"), Path("/c"))   # False
     """
-    if not path.is_relative_to(capture_dir):
+    # On strings, not PurePath.relative_to: this runs for every file at every check,
+    # and pathlib's version dominated a check of a large backlog (sim profile).
+    root = str(capture_dir)
+    prefix = root if root.endswith("/") else root + "/"
+    text = str(path)
+    if not text.startswith(prefix):
         return False
-    parts = path.relative_to(capture_dir).parts
-    if not parts or ".." in parts:
+    parts = text[len(prefix) :].split("/")
+    if not parts[-1] or ".." in parts:
         return False
     return parts[-1].endswith(CAPTURE_EXT) and not KEPT_DIRS.intersection(parts[:-1])
 
