@@ -179,7 +179,7 @@ def robot_config(capture_dir: Path, collectors: int, rng: random.Random) -> str:
                     "sync_chunk_size_bytes": CHUNK_BYTES,
                     "maximum_capture_file_size_bytes": 32 * 1024,
                     "maximum_capture_file_age_secs": 300,
-                    "capture_fsync_interval_secs": 1,
+                    "capture_fsync_interval_secs": 5,
                     "sync_rpc_timeout_secs": 10,
                     "retention_check_interval_secs": 30,
                     "delete_every_nth_when_disk_full": 5,

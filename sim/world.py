@@ -65,6 +65,8 @@ class SimConfig:
     faults: frozenset[FaultKind] = frozenset(FaultKind)
     planted: frozenset[Bug] = frozenset()
     heal_hours: float = 2.0
+    schedule: tuple[Fault, ...] | None = None
+    """An explicit fault schedule (property tests); None draws one from the seed."""
 
     def replay_command(self) -> str:
         """The ``ferry sim`` command line that runs this again."""
@@ -155,6 +157,8 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
     conditions = Conditions()
     clock = SimWallClock(EPOCH0_NS)
     faults = plan_faults(stream(), config.hours * 3600.0, config.faults)
+    if config.schedule is not None:
+        faults = config.schedule
     (root / "cloud").mkdir()
     capture_dir = root / "robot" / "capture"
     capture_dir.mkdir(parents=True)
