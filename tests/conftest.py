@@ -9,9 +9,12 @@ is set), so a CI failure replays with the seed printed in the header.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    import pytest
 
 settings.register_profile("ferry-ci", settings.get_profile("ci"), derandomize=False)
 if os.environ.get("CI"):
