@@ -84,24 +84,15 @@ class Production:
         return self.produced[name]
 
 
-@final
-class SimSensor:
-    """``rdk:component:sensor`` model ``sim``: keyed readings from ``Production``.
-
-    A sensor may hang (a component-hang fault), so each capture has its own task
-    and timeout; see ``SimQuickSensor`` for the kind that answers at once.
-    """
+class _SimComponent:
+    """What the simulated components share: their name, ``Production`` and own RNG."""
 
     def __init__(self, ctx: ComponentContext, production: Production) -> None:
         self._name = ctx.resource.name
         self._production = production
         self._rng = ctx.rng
 
-    def capture_methods(self) -> frozenset[str]:
-        return frozenset({"Readings"})
-
-    async def capture(self, method: str, params: Mapping[str, JsonValue]) -> Captured:
-        seq = await self._production.next_seq(self._name)
+    def _reading(self, seq: int) -> Tabular:
         return Tabular({"src": self._name, "seq": seq, "value": round(self._rng.random(), 6)})
 
     async def aclose(self) -> None:
@@ -109,13 +100,23 @@ class SimSensor:
 
 
 @final
-class SimQuickSensor:
-    """Model ``sim-quick``: a ``NowaitCapture`` sensor (never blocks), captured by a cohort."""
+class SimSensor(_SimComponent):
+    """``rdk:component:sensor`` model ``sim``: keyed readings from ``Production``.
 
-    def __init__(self, ctx: ComponentContext, production: Production) -> None:
-        self._name = ctx.resource.name
-        self._production = production
-        self._rng = ctx.rng
+    A sensor may hang (a component-hang fault), so each capture has its own task
+    and timeout; see ``SimQuickSensor`` for the kind that answers at once.
+    """
+
+    def capture_methods(self) -> frozenset[str]:
+        return frozenset({"Readings"})
+
+    async def capture(self, method: str, params: Mapping[str, JsonValue]) -> Captured:
+        return self._reading(await self._production.next_seq(self._name))
+
+
+@final
+class SimQuickSensor(_SimComponent):
+    """Model ``sim-quick``: a ``NowaitCapture`` sensor (never blocks), captured by a cohort."""
 
     def capture_methods(self) -> frozenset[str]:
         return frozenset({"Readings"})
@@ -124,24 +125,15 @@ class SimQuickSensor:
         return frozenset({"Readings"})
 
     def capture_nowait(self, method: str, params: Mapping[str, JsonValue]) -> Captured:
-        seq = self._production.next_seq_nowait(self._name)
-        return Tabular({"src": self._name, "seq": seq, "value": round(self._rng.random(), 6)})
+        return self._reading(self._production.next_seq_nowait(self._name))
 
     async def capture(self, method: str, params: Mapping[str, JsonValue]) -> Captured:
         return self.capture_nowait(method, params)
 
-    async def aclose(self) -> None:
-        return None
-
 
 @final
-class SimCamera:
+class SimCamera(_SimComponent):
     """``rdk:component:camera`` model ``sim``: images whose first line is their key."""
-
-    def __init__(self, ctx: ComponentContext, production: Production) -> None:
-        self._name = ctx.resource.name
-        self._production = production
-        self._rng = ctx.rng
 
     def capture_methods(self) -> frozenset[str]:
         return frozenset({"ReadImage"})
@@ -151,9 +143,6 @@ class SimCamera:
         head = f"{self._name}#{seq}\n".encode()
         body = self._rng.randbytes(IMAGE_BYTES - len(head))
         return [Binary(head + body, "image/jpeg")]
-
-    async def aclose(self) -> None:
-        return None
 
 
 def robot_config(capture_dir: Path, collectors: int, rng: random.Random) -> str:
