@@ -19,7 +19,6 @@ fsynced part of a ``.prog`` at a power cut (recovery must keep it).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
@@ -29,6 +28,7 @@ import trio
 from actors.codec import CAPTURE_EXT, CaptureFileError, CaptureFileReader
 from actors.sync import fsm
 from actors.sync.backoff import MAX_DELAY_S
+from cloud.ingest.resumable import file_sha256
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -93,10 +93,9 @@ def read_keys(path: Path, limit: int | None = None) -> list[str]:
     keys: list[str] = []
     try:
         with CaptureFileReader(path) as reader:
-            for offset, record in reader.records():
+            for _offset, record in reader.records():
                 if limit is not None and reader.good_offset > limit:
                     break
-                del offset
                 keys.append(record_key(record))
     except (CaptureFileError, FileNotFoundError):
         pass
@@ -115,8 +114,8 @@ class Checker:
         self.books = Books()
         self.violations: list[Violation] = []
         self._handler = _RetentionLog(self.books, self)
-        self._keys: dict[Path, list[str]] = {}
-        """Keys of each finished file (files never change once finished), until deleted."""
+        self._keys: dict[Path, tuple[int, list[str]]] = {}
+        """Size and reading keys of each finished file, until it is deleted."""
 
     def violate(self, guarantee: str, message: str) -> None:
         """Records a violation now (the run goes on; the report lists the first ones)."""
@@ -132,7 +131,7 @@ class Checker:
 
     def finished(self, path: Path) -> None:
         keys = read_keys(path)
-        self._keys[path] = keys
+        self._keys[path] = (path.stat().st_size, keys)
         self._capture(path, keys)
 
     def survived_power_cut(self, path: Path, durable: int) -> None:
@@ -144,10 +143,12 @@ class Checker:
             self.books.captured.setdefault(key, rel)
 
     def removing(self, path: Path) -> None:
-        data = path.read_bytes()
-        content = (len(data), hashlib.sha256(data).digest())
-        keys = self._keys.pop(path, None)
-        if keys is None:
+        size = path.stat().st_size
+        content = (size, file_sha256(path))
+        known = self._keys.pop(path, None)
+        if known is not None and known[0] == size:
+            keys = known[1]
+        else:  # not a finished capture file, or torn by a power cut since it was finished
             keys = read_keys(path) if path.name.endswith(CAPTURE_EXT) else []
         confirmed = content in self._net.finished
         rel = self.rel(path)
@@ -227,7 +228,7 @@ class Checker:
             if sent > allowed:
                 self.violate(
                     "4 resume",
-                    f"{net.sizes.get(content, '?')}: {sent} bytes sent for a {size}-byte file "
+                    f"{net.labels.get(content, '?')}: {sent} bytes sent for a {size}-byte file "
                     f"with {net.interruptions[content]} interruptions (chunk {self._chunk})",
                 )
         tally.interruptions = sum(net.interruptions.values())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
+    from actors.planted import Bug
     from sim.world import SimReport
 
 EXIT_VIOLATION = 1
@@ -62,19 +63,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from actors.planted import Bug
     from sim.faults import parse_kinds
     from sim.sweep import parse_seeds, sweep
     from sim.world import SimConfig, run
 
     try:
         faults = parse_kinds(args.faults)
-        planted = frozenset(Bug(name) for name in args.plant)
+        planted = _parse_bugs(args.plant)
         seeds = parse_seeds(args.seeds) if args.seeds else None
     except ValueError as exc:
-        known = ", ".join(b.value for b in Bug)
-        message = str(exc) if "--" in str(exc) else f"--plant: {exc} (known: {known})"
-        print(f"ferry sim: {message}", file=sys.stderr)
+        print(f"ferry sim: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.hours <= 0 or args.collectors < 1 or args.heal_hours <= 0:
         print("ferry sim: --hours and --heal-hours must be > 0, --collectors >= 1", file=sys.stderr)
@@ -112,6 +110,17 @@ def _handle(args: argparse.Namespace) -> int:
         + (f": seeds {', '.join(str(r.config.seed) for r in failed)}" if failed else "")
     )
     return EXIT_VIOLATION if failed else 0
+
+
+def _parse_bugs(names: list[str]) -> frozenset[Bug]:
+    """The ``--plant`` names as bugs; an unknown one raises ``ValueError`` naming the known."""
+    from actors.planted import Bug
+
+    known = {bug.value: bug for bug in Bug}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"--plant: unknown bug {unknown[0]!r}; known: {', '.join(known)}")
+    return frozenset(known[name] for name in names)
 
 
 def render(report: SimReport) -> str:

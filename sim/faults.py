@@ -50,9 +50,6 @@ class FaultKind(Enum):
     """Component calls never answer (the collector's timeout must end them)."""
 
 
-POINT_FAULTS = frozenset({FaultKind.CLOUD_CRASH, FaultKind.ROBOT_CRASH, FaultKind.CLOCK_JUMP})
-
-
 @final
 @dataclass(frozen=True, slots=True)
 class Fault:

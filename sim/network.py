@@ -54,7 +54,8 @@ class SimNetwork:
         self._trace = trace
         self.sent: Counter[Content] = Counter()
         self.interruptions: Counter[Content] = Counter()
-        self.sizes: dict[Content, str] = {}
+        self.labels: dict[Content, str] = {}
+        """A readable name (the upload path) of each content, for reports."""
         self.finished: set[Content] = set()
         self._uploads: dict[str, Content] = {}
         self.calls = 0
@@ -131,7 +132,7 @@ class SimNetwork:
 
     def _remember(self, upload_id: str, content: Content, label: str) -> None:
         self._uploads[upload_id] = content
-        self.sizes.setdefault(content, label)
+        self.labels.setdefault(content, label)
 
     def content_of(self, upload_id: str) -> Content | None:
         """The content an upload carries (known from its OpenUpload)."""

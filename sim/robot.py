@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from actors.codec import JsonValue
     from actors.components import Captured, ComponentContext
-    from actors.ports import Confirmation, SyncFile
+    from actors.ports import Confirmation, SyncFile, WallClock
     from actors.sync.plan import SyncPlan
     from sim.checker import Checker
     from sim.conditions import Conditions
@@ -214,7 +214,7 @@ class Robot:
         production: Production,
         checker: Checker,
         trace: Trace,
-        clock: object,
+        clock: WallClock,
         rng: random.Random,
         seed: int,
     ) -> None:
@@ -235,7 +235,6 @@ class Robot:
         self.crashes = 0
         self.starts = 0
         self.agent_errors: list[str] = []
-        self.up = trio.Event()
 
     def crash(self, downtime: float) -> None:
         """Power cut now; the agent starts again ``downtime`` seconds later."""
@@ -247,7 +246,6 @@ class Robot:
         inc.alive = False
         self._disk.power_cut()
         self._back_at = trio.current_time() + downtime
-        self.up = trio.Event()
         if self._scope is not None:
             self._scope.cancel()
 
@@ -274,7 +272,6 @@ class Robot:
                 self._scope = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(agent.run)
-                    self.up.set()
                     await trio.sleep_forever()
         except* RobotCrashed:
             if inc.alive:
@@ -317,7 +314,7 @@ class Robot:
         registry.register(CAMERA_API, "sim", lambda ctx: SimCamera(ctx, production))
         return CaptureSeams(
             registry=registry,
-            clock=self._clock,  # type: ignore[arg-type]
+            clock=self._clock,
             runner=SimRunner(inc, self._conditions),
             fs=SimFileSystem(self._disk, inc),
             rng=self._rng,

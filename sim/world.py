@@ -132,11 +132,11 @@ class SimWallClock:
 
 def run(config: SimConfig, *, workdir: Path | None = None, log: bool = False) -> SimReport:
     """Runs one simulation to the end and judges it."""
-    base = workdir or _fast_tmp()
+    base = workdir or fast_tmp_dir()
     root = Path(tempfile.mkdtemp(prefix=f"ferry-sim-{config.seed}-", dir=base))
     started = time.perf_counter()
     try:
-        with _deterministic_trio(config.seed), _quiet_logs(enabled=not log):
+        with _deterministic_trio(config.seed), _quiet_logs(quiet=not log):
             report = trio.run(
                 functools.partial(_main, config, root),
                 clock=trio.testing.MockClock(autojump_threshold=0),
@@ -156,6 +156,7 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
     trace = Trace(trio.current_time)
     conditions = Conditions()
     clock = SimWallClock(EPOCH0_NS)
+    # Drawn even when a schedule is given, so the other streams stay the seed's.
     faults = plan_faults(stream(), config.hours * 3600.0, config.faults)
     if config.schedule is not None:
         faults = config.schedule
@@ -337,7 +338,7 @@ def _local_files(capture_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def _fast_tmp() -> Path | None:
+def fast_tmp_dir() -> Path | None:
     """A RAM-backed temp dir when there is one: fsync is free there, and the sim fsyncs a lot."""
     shm = Path("/dev/shm")
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -358,10 +359,10 @@ def _deterministic_trio(seed: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_logs(*, enabled: bool) -> Iterator[None]:
+def _quiet_logs(*, quiet: bool) -> Iterator[None]:
     """Keeps the agent's log lines off stderr (the summary is the output) unless asked."""
     logger = logging.getLogger("ferry")
-    if not enabled:
+    if not quiet:
         yield
         return
     saved = logger.propagate

@@ -43,8 +43,7 @@ if TYPE_CHECKING:
         WallClock,
         WholeFileUploader,
     )
-    from actors.sync import fsm
-    from actors.sync.fsm import FileState
+    from actors.sync.fsm import Event, FileState
     from actors.sync.plan import SyncPlan
 
 LOGGER = logging.getLogger("ferry.sync")
@@ -82,7 +81,7 @@ class SyncSeams:
     rotate: Callable[[], Awaitable[None]]
     read_sensor: Callable[[str], Awaitable[Mapping[str, JsonValue]]] | None = None
     on_point: Callable[[str, SyncFile], None] | None = None
-    observe: Callable[[SyncFile, fsm.FileState, fsm.Event, fsm.FileState], None] | None = None
+    observe: Callable[[SyncFile, FileState, Event, FileState], None] | None = None
     """The simulator's view of every file's state machine (``WorkerContext.observe``)."""
 
 

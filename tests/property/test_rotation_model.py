@@ -49,6 +49,7 @@ from actors.adapters.os_fs import OsFileSystem
 from actors.capture_store import CaptureStore
 from actors.codec import CAPTURE_EXT, PROG_EXT, RecordEncoder, file_stem, iter_records, stem_time_ns
 from actors.messages import CaptureMsg, InflightGauge
+from sim.world import fast_tmp_dir
 from tests.runtime.conftest import World
 
 if TYPE_CHECKING:
@@ -61,12 +62,6 @@ STREAMS = ("a", "b", "c")
 WALL0 = 1_763_000_000_000_000_000
 US = 1_000
 INF = float("inf")
-
-
-def _fast_tmp() -> str | None:
-    """A RAM-backed temp dir when there is one (fsync is free there), as sim/world.py does."""
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
 @dataclass(frozen=True)
@@ -114,7 +109,7 @@ class RotationAgainstModelFiles(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._tmp = tempfile.TemporaryDirectory(prefix="ferry-rotation-", dir=_fast_tmp())
+        self._tmp = tempfile.TemporaryDirectory(prefix="ferry-rotation-", dir=fast_tmp_dir())
         self.root = Path(self._tmp.name) / "capture"
         self.store: CaptureStore | None = None
         self.fsync_interval = 1.0

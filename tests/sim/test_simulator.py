@@ -141,7 +141,7 @@ def test_parsers():
     assert parse_seeds("9") == range(9, 10)
 
 
-_WINDOW_KINDS = sorted(FaultKind, key=lambda k: k.value)
+_KINDS = sorted(FaultKind, key=lambda k: k.value)
 
 
 @st.composite
@@ -149,7 +149,7 @@ def fault_schedules(draw: st.DrawFn, seconds: float = 1800.0) -> tuple[Fault, ..
     """Any schedule of any faults over a half-hour fault phase."""
     faults = []
     for _ in range(draw(st.integers(0, 8))):
-        kind = draw(st.sampled_from(_WINDOW_KINDS))
+        kind = draw(st.sampled_from(_KINDS))
         at = draw(st.floats(0.0, seconds, allow_nan=False))
         duration = draw(st.floats(1.0, 3600.0, allow_nan=False))
         if kind is FaultKind.CLOCK_JUMP:
