@@ -1,7 +1,8 @@
-"""``ferry cloud``: run the ingestion/query server and manage its API keys.
+"""``ferry cloud``: run the ingestion/query server, manage its API keys and fleet configs.
 
 ``ferry cloud serve`` runs until SIGINT/SIGTERM and shuts down gracefully;
-``ferry cloud keys create`` prints a new API key (its secret is shown once).
+``ferry cloud keys create`` prints a new API key (its secret is shown once);
+``ferry cloud config|fragment|parts`` edit fleet configs (``cloud/fleet/cli.py``).
 Heavy imports (grpclib, the store) happen inside the handlers.
 """
 
@@ -68,6 +69,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _data_dir(create, DEFAULT_DATA_DIR)
     create.set_defaults(handler=_create_key)
 
+    from cloud.fleet.cli import register_fleet
+
+    register_fleet(commands)
+
 
 def _data_dir(parser: argparse.ArgumentParser, default: Path) -> None:
     parser.add_argument(
@@ -132,7 +137,8 @@ def _create_key(args: argparse.Namespace) -> int:
     from cloud.errors import InvalidArgument
     from cloud.store.sqlite import SqliteStore
 
-    store = SqliteStore(args.data_dir.expanduser())
+    # The server may be running on this store: never sweep its in-flight files.
+    store = SqliteStore(args.data_dir.expanduser(), sweep=False)
     try:
         key_id, key = create_api_key(
             store,

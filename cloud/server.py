@@ -1,7 +1,7 @@
 """``ferry cloud serve``: the ingestion and query server, its wiring and its lifecycle.
 
 One process serves Viam's DataSyncService and DataService, Ferry's resumable
-upload service and the auth service from one embedded store. Shutdown is
+upload and fleet config services and the auth service from one embedded store. Shutdown is
 graceful: new calls are refused with UNAVAILABLE (clients retry), running calls
 get a grace period, then whatever remains is cancelled — an unacknowledged
 write is never half-stored, because every store write is one transaction.
@@ -22,12 +22,14 @@ from grpclib.server import Server
 
 from cloud.auth import DEFAULT_TOKEN_TTL_S, Authenticator
 from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+from cloud.fleet.hub import ConfigHub
 from cloud.ingest.direct import DirectIngest
 from cloud.ingest.ids import IdSource
 from cloud.ingest.resumable import ResumableIngest, ResumableLimits
 from cloud.rpc._codec import StrictProtoCodec
 from cloud.rpc._edge import Edge
 from cloud.rpc.auth_service import AuthService
+from cloud.rpc.config_service import ConfigService
 from cloud.rpc.data_service import DataService
 from cloud.rpc.datasync_service import DataSyncService
 from cloud.rpc.resumable_service import ResumableUploadService
@@ -117,6 +119,8 @@ class CloudServer:
         self.authenticator = Authenticator(self.store, wall_ns=wall_ns, ttl_s=options.token_ttl_s)
         self.edge = Edge(self.authenticator, workers=options.workers)
         self.resumable = ResumableIngest(self.store, ids, spool_dir, options.limits)
+        self.config_hub = ConfigHub(self.store, self.edge)
+        self._hub_task: asyncio.Task[None] | None = None
         handlers = [
             AuthService(self.edge, self.authenticator),
             DataSyncService(
@@ -127,6 +131,7 @@ class CloudServer:
             ),
             ResumableUploadService(self.edge, self.resumable),
             DataService(self.edge, self.store, wall_ns=wall_ns),
+            ConfigService(self.edge, self.store, self.store, self.config_hub),
         ]
         # betterproto2's ServiceBase provides __mapping__ but is not typed as IServable.
         servable = cast("list[IServable]", handlers)
@@ -142,11 +147,18 @@ class CloudServer:
             ctx = tls_context(opts.tls_cert, opts.tls_key)
         sock = listen_socket(opts.host, opts.port)
         await self._server.start(sock=sock, ssl=ctx)
+        self._hub_task = asyncio.create_task(self.config_hub.run(), name="config-hub")
         self.address = (opts.host, int(sock.getsockname()[1]))
         return self.address
 
     async def stop(self) -> None:
-        """Graceful shutdown: drain running calls (bounded), close, release the store."""
+        """Graceful shutdown: drain running calls (bounded), close, release the store.
+
+        Config watches are told to end first: they never finish on their own.
+        """
+        self.config_hub.close()
+        if self._hub_task is not None:
+            await self._hub_task
         try:
             async with asyncio.timeout(self.options.shutdown_grace_s):
                 await self.edge.drain()

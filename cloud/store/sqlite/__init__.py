@@ -2,7 +2,8 @@
 
 Layout of a data directory (mode 0700)::
 
-    ferry.db        SQLite in WAL mode: keys, parts, uploads, contexts, readings
+    ferry.db        SQLite in WAL mode: keys, parts, uploads, contexts, readings,
+                    fragments and part configs (``_fleet``)
     blobs/ab/cdef…  content-addressed binary data (see ``_blobs``)
     staging/<id>    the committed bytes of each open resumable upload
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, final
 
 from cloud.store.sqlite._blobs import BlobDir
 from cloud.store.sqlite._db import Database
+from cloud.store.sqlite._fleet import FleetMixin
 from cloud.store.sqlite._ingest import IngestMixin
 from cloud.store.sqlite._query import QueryMixin
 
@@ -24,13 +26,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from cloud.fleet.port import FleetStore
     from cloud.store.port import Store
 
 __all__ = ["SqliteStore"]
 
 
 @final
-class SqliteStore(IngestMixin, QueryMixin):
+class SqliteStore(IngestMixin, QueryMixin, FleetMixin):
     """The embedded store: one data directory, safe to call from many threads.
 
     Opening it sweeps what a crash can leave behind: blob temp files, blobs
@@ -48,12 +51,17 @@ class SqliteStore(IngestMixin, QueryMixin):
             store.close()
     """
 
-    def __init__(self, data_dir: Path, *, wall_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self, data_dir: Path, *, wall_ns: Callable[[], int] = time.time_ns, sweep: bool = True
+    ) -> None:
         """Opens (creating if needed) the store in ``data_dir``.
 
         Args:
             data_dir: the store's directory, created with mode 0700 if missing.
             wall_ns: the wall clock, nanoseconds since the Unix epoch.
+            sweep: remove what a crash left behind (the server does); tools that
+                may run beside a live server (``ferry cloud keys``/``config``) pass
+                ``False``.
         """
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir = data_dir
@@ -62,7 +70,7 @@ class SqliteStore(IngestMixin, QueryMixin):
         self._closed = False
         try:
             self._blobs = BlobDir(data_dir / "blobs")
-            self._open_ingest(data_dir / "staging")
+            self._open_ingest(data_dir / "staging", sweep=sweep)
         except BaseException:
             self.close()
             raise
@@ -79,4 +87,7 @@ if TYPE_CHECKING:
 
     def _conforms(store: SqliteStore) -> Store:
         # mypy checks here that the two mixins together implement the port.
+        return store
+
+    def _conforms_fleet(store: SqliteStore) -> FleetStore:
         return store

@@ -96,17 +96,20 @@ class IngestMixin:
     _staging: Path
     _upload_locks: tuple[threading.Lock, ...]
 
-    def _open_ingest(self, staging: Path) -> None:
-        """Prepares the staging directory and drops what a crash left behind.
+    def _open_ingest(self, staging: Path, *, sweep: bool = True) -> None:
+        """Prepares the staging directory and, with ``sweep``, drops what a crash left behind.
 
-        Call it at open, before any other thread uses the store: it removes
-        blob temp files, blobs no row or open upload references, and staging
-        files of finished or unknown uploads.
+        Call it at open, before any other thread uses the store: the sweep
+        removes blob temp files, blobs no row or open upload references, and
+        staging files of finished or unknown uploads. Only the server sweeps:
+        a command-line tool opening the store beside a running server must not,
+        or it would delete the server's uncommitted blobs and staging files.
         """
         staging.mkdir(mode=0o700, exist_ok=True)
         self._staging = staging
         self._upload_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
-        self._sweep()
+        if sweep:
+            self._sweep()
 
     # -- keys and tokens ---------------------------------------------------------
 

@@ -114,6 +114,48 @@ CREATE TABLE IF NOT EXISTS binary (
 );
 CREATE INDEX IF NOT EXISTS binary_by_org_time ON binary (org_id, time_requested, binary_data_id);
 CREATE INDEX IF NOT EXISTS binary_by_sha ON binary (sha256);
+
+-- Fleet configuration (cloud/fleet): every version of every fragment and part
+-- config is kept; the latest is the highest version.
+CREATE TABLE IF NOT EXISTS config_fragments (
+    org_id     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    document   TEXT NOT NULL,  -- JSON object
+    created_ns INTEGER NOT NULL,
+    PRIMARY KEY (org_id, name, version)
+);
+
+CREATE TABLE IF NOT EXISTS config_parts (
+    org_id     TEXT NOT NULL,
+    part_id    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    document   TEXT NOT NULL,  -- JSON object: fragments, fragment_mods, components, services
+    created_ns INTEGER NOT NULL,
+    PRIMARY KEY (org_id, part_id, version)
+);
+
+-- Bumped in the transaction of every config change, so a server learns that an
+-- organization's configs changed (whoever changed them) with one small read.
+CREATE TABLE IF NOT EXISTS config_revisions (
+    org_id   TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+);
+
+-- What each robot last reported: the config it runs, one it refused, its backlog.
+CREATE TABLE IF NOT EXISTS part_status (
+    org_id            TEXT NOT NULL,
+    part_id           TEXT NOT NULL,
+    last_seen_ns      INTEGER NOT NULL,
+    applied_revision  TEXT NOT NULL DEFAULT '',
+    applied_label     TEXT NOT NULL DEFAULT '',
+    applied_ns        INTEGER,
+    rejected_revision TEXT NOT NULL DEFAULT '',
+    error             TEXT NOT NULL DEFAULT '',
+    pending_files     INTEGER NOT NULL DEFAULT 0,
+    pending_bytes     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (org_id, part_id)
+);
 """
 
 

@@ -1,0 +1,1 @@
+"""Fleet configuration: fragments and per-part configs, merged and served to robots."""
