@@ -25,7 +25,11 @@ from actors.adapters.aio import open_aio_loop
 from actors.adapters.grpc_local_api import LocalApi
 from actors.capture import CaptureRuntime
 from actors.codec import CAPTURE_EXT, SKIPPED_DIRS
+from actors.config import ConfigError, default_ferry_home
 from actors.config_watcher import ConfigWatcher
+from actors.fleet.cache import ConfigCache
+from actors.fleet.compose import Bootstrap, compose, read_bootstrap
+from actors.fleet.source import CloudConfigSource
 from actors.recovery import CaptureDirLock, recover_capture_dir
 from actors.retention import RetentionActor, RetentionSeams
 from actors.supervisor import ChildSpec, Supervisor
@@ -38,7 +42,9 @@ if TYPE_CHECKING:
 
     from actors.capture import CaptureSeams
     from actors.codec import JsonObject, JsonValue
+    from actors.config import CloudSettings
     from actors.config_plan import AgentPlan
+    from actors.fleet.ports import CloudDoc, ConfigLink
     from actors.plan import CapturePlan
     from actors.ports import DiskUsage, SyncFile
     from actors.sync.actor import Links
@@ -72,6 +78,10 @@ class AgentOptions:
     config_poll_s: float = 1.0
     aio: bool = True
     """Whether the sync links need the asyncio bridge (grpclib); the simulator's do not."""
+    config_link: Callable[[CloudSettings], ConfigLink] | None = None
+    """Opens the cloud's config service, for a bootstrap config with config_source 'cloud'."""
+    config_cache_dir: Path | None = None
+    """Where the last good cloud config is kept; default ``$FERRY_HOME/config-cache``."""
 
 
 @final
@@ -96,6 +106,8 @@ class Agent:
         # Held from first use of a capture directory until the agent stops.
         self._locks: dict[Path, CaptureDirLock] = {}
         self.config_error = ""
+        self.fleet: CloudConfigSource | None = None
+        self._bootstrap: Bootstrap | None = None
         self.api_port = 0
         self._started_wall = 0
 
@@ -110,46 +122,96 @@ class Agent:
         """
         path = self._options.config_path
         text = await self._seams.runner.run(_read_text, path)
-        plan = self._plan_or_raise(text)
         self._started_wall = self._seams.clock.now_ns()
+        # The asyncio bridge is only needed by gRPC; the simulator runs without it.
+        grpc_sync = self._options.sync_connect is not None and self._options.aio
+        uses_grpc = self._options.serve_api or grpc_sync or self._options.config_link is not None
+        loop = open_aio_loop() if uses_grpc else contextlib.nullcontext()
         try:
-            await self._prepare_dirs(plan.capture)
-            self._watcher = ConfigWatcher(
-                path,
-                self._seams.runner,
-                self.reconfigure,
-                initial=text,
-                poll_s=self._options.config_poll_s,
-            )
-            children = [ChildSpec("capture", functools.partial(self.runtime.run, plan.capture))]
-            if self._options.sync_connect is not None:
-                self.sync = SyncActor(plan.sync, self._sync_seams(self._options.sync_connect))
-                children.append(ChildSpec("sync", self.sync.run))
-            self.retention = RetentionActor(plan.retention, self._retention_seams())
-            children.append(ChildSpec("retention", self.retention.run))
-            children.append(ChildSpec("config", self._watcher.run))
-            # The asyncio bridge is only needed by gRPC; the simulator runs without it.
-            grpc_sync = self._options.sync_connect is not None and self._options.aio
-            uses_grpc = self._options.serve_api or grpc_sync
-            loop = open_aio_loop() if uses_grpc else contextlib.nullcontext()
-            async with loop, trio.open_nursery() as nursery:
-                if self._options.serve_api:
-                    api = LocalApi(
-                        self._options.api_host,
-                        self._options.api_port,
-                        status=self.status,
-                        sync=self.manual_sync if self.sync is not None else None,
-                    )
-                    children.append(ChildSpec("api", functools.partial(self._serve_api, api)))
-                await nursery.start(self._root.run, children)
-                LOGGER.info("agent running: %d collectors", len(plan.capture.collectors))
-                task_status.started()
-                await trio.sleep_forever()
+            async with loop:
+                try:
+                    plan = await self._initial_plan(text)
+                    await self._prepare_dirs(plan.capture)
+                    await self._run_actors(plan, text, task_status=task_status)
+                finally:
+                    if self.fleet is not None:  # its channel lives in the aio loop
+                        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+                            await self.fleet.close()
         finally:
             for lock in self._locks.values():
                 lock.release()
             self._locks.clear()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run_actors(
+        self, plan: AgentPlan, text: str, *, task_status: trio.TaskStatus[None]
+    ) -> NoReturn:
+        path = self._options.config_path
+        self._watcher = ConfigWatcher(
+            path,
+            self._seams.runner,
+            self.reconfigure,
+            initial=text,
+            poll_s=self._options.config_poll_s,
+        )
+        children = [ChildSpec("capture", functools.partial(self.runtime.run, plan.capture))]
+        if self._options.sync_connect is not None:
+            self.sync = SyncActor(plan.sync, self._sync_seams(self._options.sync_connect))
+            children.append(ChildSpec("sync", self.sync.run))
+        self.retention = RetentionActor(plan.retention, self._retention_seams())
+        children.append(ChildSpec("retention", self.retention.run))
+        children.append(ChildSpec("config", self._watcher.run))
+        if self.fleet is not None:
+            children.append(ChildSpec("cloud-config", self.fleet.run))
+        if self._options.serve_api:
+            api = LocalApi(
+                self._options.api_host,
+                self._options.api_port,
+                status=self.status,
+                sync=self.manual_sync if self.sync is not None else None,
+            )
+            children.append(ChildSpec("api", functools.partial(self._serve_api, api)))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._root.run, children)
+            LOGGER.info("agent running: %d collectors", len(plan.capture.collectors))
+            task_status.started()
+            await trio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _initial_plan(self, text: str) -> AgentPlan:
+        """The plan of a local config, or of the cloud's (else the cached) for a cloud one."""
+        path = self._options.config_path
+        try:
+            bootstrap = read_bootstrap(text, source=str(path))
+        except ConfigError:
+            return self._plan_or_raise(text)  # raises InvalidConfig with every problem
+        if bootstrap.source != "cloud":
+            return self._plan_or_raise(text)
+        if bootstrap.cloud is None or self._options.config_link is None:
+            raise InvalidConfig(f"{path}: config_source 'cloud' needs a cloud section and gRPC")
+        self._bootstrap = bootstrap
+        home = self._options.config_cache_dir or default_ferry_home() / "config-cache"
+        part = bootstrap.cloud.part_id
+        self.fleet = CloudConfigSource(
+            self._options.config_link(bootstrap.cloud),
+            part,
+            ConfigCache(home, part, self._seams.fs, self._seams.runner),
+            self._apply_cloud,
+            self._pending_backlog,
+            self._seams.rng,
+        )
+        return await self.fleet.initial(self._cloud_plan)
+
+    def _cloud_plan(self, doc: CloudDoc | None) -> AgentPlan:
+        assert self._bootstrap is not None
+        source = (
+            f"cloud config {doc.revision} ({doc.label})" if doc else str(self._options.config_path)
+        )
+        composed = compose(self._bootstrap, doc.text if doc else None, source=source)
+        try:
+            return self._options.load_plan(composed, self._options.config_path)
+        except ConfigError as exc:
+            raise InvalidConfig(f"{source}:\n{exc}") from exc
 
     def reload(self) -> None:
         """Re-reads the config file now (SIGHUP)."""
@@ -157,13 +219,45 @@ class Agent:
             self._watcher.kick()
 
     async def reconfigure(self, text: str) -> None:
-        """Validates ``text`` and applies it live; an invalid config changes nothing."""
+        """Validates the config file's new ``text`` and applies it live; an invalid
+        config changes nothing. For a cloud-configured robot, ``text`` is the
+        bootstrap: its cloud section is combined with the cloud's config."""
+        if self._bootstrap is not None:
+            try:
+                bootstrap = read_bootstrap(text, source=str(self._options.config_path))
+            except ConfigError as exc:
+                self._reject(str(exc))
+                return
+            if bootstrap.source != "cloud":
+                self._reject("config_source changed from 'cloud': restart ferry to apply it")
+                return
+            self._bootstrap = bootstrap
+            applied = self.fleet.applied if self.fleet is not None else None
+            text = compose(bootstrap, applied.text if applied else None, source="cloud config")
+        await self._apply_text(text)
+
+    async def _apply_cloud(self, doc: CloudDoc) -> str:
+        """Applies a config from the cloud; returns why it was refused, or ``""``."""
+        try:
+            plan = self._cloud_plan(doc)
+        except InvalidConfig as exc:
+            return str(exc)
+        await self._apply_plan(plan)
+        return ""
+
+    async def _apply_text(self, text: str) -> None:
         try:
             plan = self._options.load_plan(text, self._options.config_path)
         except Exception as exc:
-            self.config_error = str(exc)
-            LOGGER.error("new config rejected, keeping the running one:\n%s", exc)
+            self._reject(str(exc))
             return
+        await self._apply_plan(plan)
+
+    def _reject(self, why: str) -> None:
+        self.config_error = why
+        LOGGER.error("new config rejected, keeping the running one:\n%s", why)
+
+    async def _apply_plan(self, plan: AgentPlan) -> None:
         self.config_error = ""
         await self._prepare_dirs(plan.capture)
         await self.runtime.apply(plan.capture)
@@ -171,6 +265,10 @@ class Agent:
             await self.sync.apply(plan.sync)
         if self.retention is not None:
             await self.retention.apply(plan.retention)
+
+    async def _pending_backlog(self) -> tuple[int, int]:
+        dirs = sorted(self.runtime.plan.capture_dirs)
+        return await self._seams.runner.run(_pending, dirs)
 
     async def manual_sync(self, request: Mapping[str, JsonValue]) -> JsonObject:
         """A manual sync (local API ``Sync``): ``{"wait": bool, "retry_failed": bool}``.
@@ -255,7 +353,7 @@ class Agent:
                 }
             )
         dirs = sorted(self.runtime.plan.capture_dirs)
-        pending = await self._seams.runner.run(_pending, dirs)
+        pending = await self._pending_backlog()
         disk: list[JsonValue] = []
         for d in dirs:
             usage = await self._seams.runner.run(self._options.disk.usage, d)
@@ -295,6 +393,7 @@ class Agent:
             },
             "pending": {"files": pending[0], "bytes": pending[1]},
             "disk": disk,
+            "config": self.fleet.render_status() if self.fleet else {"source": "local"},
             "sync": self.sync.render_status() if self.sync is not None else {},
             "retention": self.retention.render_status() if self.retention is not None else {},
         }

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actors.config import CloudSettings
+    from actors.fleet.ports import ConfigLink
     from actors.ports import SyncFile
 
 LOGGER = logging.getLogger("ferry.run")
@@ -150,6 +151,13 @@ def _read_cloud(path: Path) -> CloudSettings:
     return parse_cloud_file(path.read_text(), source=str(path), base_dir=path.parent)
 
 
+def _config_link(settings: CloudSettings) -> ConfigLink:
+    from actors.adapters.cloud_link import CloudLink
+    from actors.adapters.grpc_config_link import GrpcConfigLink
+
+    return GrpcConfigLink(CloudLink(settings))
+
+
 async def _main(args: argparse.Namespace, cloud: CloudSettings | None) -> None:
     import trio
 
@@ -174,6 +182,7 @@ async def _main(args: argparse.Namespace, cloud: CloudSettings | None) -> None:
         serve_api=not args.no_api,
         sync_connect=grpc_connector(fs, runner),
         sync_on_point=_crash_at(args.crash_at) if args.crash_at else None,
+        config_link=_config_link,
     )
     seams = CaptureSeams(
         registry=default_registry(),

@@ -83,6 +83,9 @@ def render(status: JsonObject) -> str:
         errors = agent.get("component_errors")
         if isinstance(errors, dict):
             lines.extend(f"  component {name}: {err}" for name, err in errors.items())
+    config = status.get("config")
+    if isinstance(config, dict) and config.get("source") == "cloud":
+        lines += render_cloud_config(config)
     header = (
         f"{'collector':<36} {'hz set':>7} {'hz got':>7} {'captured':>9} {'dropped':>8} "
         f"{'missed':>7} {'errors':>7}"
@@ -135,6 +138,21 @@ def render(status: JsonObject) -> str:
                 f"{_size(_num(d.get('free')))} free"
             )
     return "\n".join(lines)
+
+
+def render_cloud_config(config: JsonObject) -> list[str]:
+    """The cloud-config line: what runs, where it came from, what was refused."""
+    online = "online" if config.get("online") else f"OFFLINE ({config.get('offline_reason')})"
+    running = (
+        f"{config.get('applied_revision')} ({config.get('applied_label')})"
+        + (" from the cache" if config.get("from_cache") else "")
+        if config.get("applied_revision")
+        else "none yet"
+    )
+    lines = [f"  cloud config for part {config.get('part_id')}: {online}; running {running}"]
+    if config.get("error"):
+        lines.append(f"  cloud config {config.get('rejected_revision')} REFUSED: {config['error']}")
+    return lines
 
 
 def render_sync(sync: JsonObject) -> list[str]:

@@ -42,6 +42,7 @@ from actors.config._resolve import (
     DataManagerSettings,
     MongoCaptureSettings,
     ResolvedConfig,
+    default_ferry_home,
     resolve_config,
 )
 from actors.config._schema import config_json_schema, render_config_schema
@@ -81,6 +82,7 @@ __all__ = [
     "ServiceConfig",
     "config_json_schema",
     "config_warnings",
+    "default_ferry_home",
     "format_path",
     "load_config",
     "parse_cloud_file",

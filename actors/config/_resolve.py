@@ -264,11 +264,20 @@ class _PathResolver:
         home = self.environ.get("HOME")
         return Path(home) if home else Path.home()
 
-    def default_capture_dir(self) -> Path:
-        """``$FERRY_HOME/capture``, else ``~/.ferry/capture`` (Viam: ``$VIAM_HOME``/``~/.viam``)."""
+    def ferry_home(self) -> Path:
+        """``$FERRY_HOME``, else ``~/.ferry`` (Viam: ``$VIAM_HOME``, else ``~/.viam``)."""
         ferry_home = self.environ.get(FERRY_HOME_ENV)
-        base = self.resolve(ferry_home) if ferry_home else self.home() / ".ferry"
-        return base / "capture"
+        return self.resolve(ferry_home) if ferry_home else self.home() / ".ferry"
+
+    def default_capture_dir(self) -> Path:
+        """``$FERRY_HOME/capture``, else ``~/.ferry/capture``."""
+        return self.ferry_home() / "capture"
+
+
+def default_ferry_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Where Ferry keeps its data on a robot: ``$FERRY_HOME``, else ``~/.ferry``."""
+    environ = os.environ if environ is None else environ
+    return _PathResolver(environ=environ, base_dir=Path.cwd()).ferry_home()
 
 
 def _settings(
