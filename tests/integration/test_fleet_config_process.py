@@ -12,6 +12,7 @@ captures at the latest frequency.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -28,7 +29,6 @@ from cloud.store.sqlite import SqliteStore
 from tests.integration.test_cloud_process import create_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from cloud.fleet.port import PartStatus
@@ -169,14 +169,14 @@ def _rate(times: list[int], start_ns: int, end_ns: int) -> float:
 
 def _assert_no_loss_or_duplicate(times: list[int], slowest_hz: float, where: str) -> None:
     assert len(set(times)) == len(times), f"{where}: duplicated readings"
-    gaps = [(b - a) / 1e9 for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
     # The deadline schedule never bunches; a lost reading would leave a gap of
     # two periods. Allow one skipped tick on a loaded CI machine, no more.
     assert max(gaps) < 2.5 / slowest_hz, f"{where}: a gap of {max(gaps):.2f} s"
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+def fleet(tmp_path: Path) -> tuple[Path, Path]:
     """The cloud's data dir with the shared fragment and the three part configs."""
     data_dir = tmp_path / "cloud"
     fragment = tmp_path / "fragment.json"
@@ -193,7 +193,7 @@ def fleet(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         path.write_text(json.dumps(config))
         result = _ferry("cloud", "config", "set", "--part", part, str(path), *args)
         assert result.returncode == 0, result.stderr
-    yield data_dir, tmp_path
+    return data_dir, tmp_path
 
 
 def test_fragment_change_reaches_every_robot_live_and_the_cache_survives_a_cloud_outage(
@@ -262,5 +262,5 @@ def test_fragment_change_reaches_every_robot_live_and_the_cache_survives_a_cloud
     assert code == 0, (home / "agent.log").read_text()[-3000:]
     temp = [t for t in _readings(home)["temp"] if t >= restarted_at]
     assert len(temp) >= 2 * TEMP_HZ_AFTER, f"only {len(temp)} readings after the restart"
-    gaps = [(b - a) / 1e9 for a, b in zip(temp, temp[1:], strict=False)]
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(temp)]
     assert max(gaps) < 2.5 / TEMP_HZ_AFTER, "the cached config's frequency is not the one running"
