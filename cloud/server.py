@@ -58,6 +58,8 @@ class ServerOptions:
     limits: ResumableLimits = field(default_factory=ResumableLimits)
     max_stream_upload_bytes: int = 1 << 30
     shutdown_grace_s: float = 10.0
+    config_heartbeat_s: float = 10.0
+    """A config watch sends a heartbeat after this long without a change."""
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -131,7 +133,13 @@ class CloudServer:
             ),
             ResumableUploadService(self.edge, self.resumable),
             DataService(self.edge, self.store, wall_ns=wall_ns),
-            ConfigService(self.edge, self.store, self.store, self.config_hub),
+            ConfigService(
+                self.edge,
+                self.store,
+                self.store,
+                self.config_hub,
+                heartbeat_s=options.config_heartbeat_s,
+            ),
         ]
         # betterproto2's ServiceBase provides __mapping__ but is not typed as IServable.
         servable = cast("list[IServable]", handlers)
