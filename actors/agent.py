@@ -228,10 +228,16 @@ class Agent:
             except ConfigError as exc:
                 self._reject(str(exc))
                 return
-            if bootstrap.source != "cloud":
+            old = self._bootstrap.cloud
+            if bootstrap.source != "cloud" or bootstrap.cloud is None:
                 self._reject("config_source changed from 'cloud': restart ferry to apply it")
                 return
+            if old is not None and bootstrap.cloud.part_id != old.part_id:
+                self._reject("cloud.part_id changed: restart ferry to apply it")
+                return
             self._bootstrap = bootstrap
+            if bootstrap.cloud != old and self.fleet is not None and self._options.config_link:
+                await self.fleet.replace_link(self._options.config_link(bootstrap.cloud))
             applied = self.fleet.applied if self.fleet is not None else None
             text = compose(bootstrap, applied.text if applied else None, source="cloud config")
         await self._apply_text(text)

@@ -77,6 +77,7 @@ class CloudConfigSource:
         self.failures = 0
         self.updates = 0
         self._report_now = trio.Event()
+        self._watch_scope: trio.CancelScope | None = None
 
     async def initial(self, plan_for: Callable[[CloudDoc | None], P]) -> P:
         """The plan to start with, from the first config that validates: the cloud's
@@ -143,6 +144,15 @@ class CloudConfigSource:
             await self._watch_loop()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def replace_link(self, link: ConfigLink) -> None:
+        """Uses ``link`` from now on (the bootstrap's cloud section changed): the
+        current watch is cancelled and made again through the new link."""
+        old, self._link = self._link, link
+        if self._watch_scope is not None:
+            self._watch_scope.cancel()
+        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+            await old.close()
+
     async def close(self) -> None:
         """Closes the link to the cloud (when the agent stops)."""
         await self._link.close()
@@ -165,13 +175,14 @@ class CloudConfigSource:
     async def _watch_loop(self) -> NoReturn:
         while True:
             known = self.rejected_revision or (self.applied.revision if self.applied else "")
-            try:
-                await self._link.watch(self.part_id, known, self._on_update)
-                self.failures = 0  # the server ended the stream cleanly: watch again
-            except SyncError as exc:
-                self._set_online(False, str(exc))
-                self.failures += 1
-                await trio.sleep(backoff_delay(self.failures, self._rng.random()))
+            with trio.CancelScope() as self._watch_scope:
+                try:
+                    await self._link.watch(self.part_id, known, self._on_update)
+                    self.failures = 0  # the server ended the stream cleanly: watch again
+                except SyncError as exc:
+                    self._set_online(False, str(exc))
+                    self.failures += 1
+                    await trio.sleep(backoff_delay(self.failures, self._rng.random()))
 
     async def _on_update(self, doc: CloudDoc | None) -> None:
         self._set_online(True, "")
