@@ -78,6 +78,7 @@ class CloudConfigSource:
         self.updates = 0
         self._report_now = trio.Event()
         self._watch_scope: trio.CancelScope | None = None
+        self._delivered = False
 
     async def initial(self, plan_for: Callable[[CloudDoc | None], P]) -> P:
         """The plan to start with, from the first config that validates: the cloud's
@@ -88,6 +89,7 @@ class CloudConfigSource:
         """
         fetched = await self._fetch()
         cached = await self._cache.load()
+        refused: tuple[CloudDoc, str] | None = None
         for doc, from_cache in ((fetched, False), (cached, True)):
             if doc is None or (from_cache and fetched is not None and doc == fetched):
                 continue
@@ -95,7 +97,8 @@ class CloudConfigSource:
                 plan = plan_for(doc)
             except Exception as exc:
                 LOGGER.error("cloud config %s (%s) refused:\n%s", doc.revision, doc.label, exc)
-                self.mark_rejected(doc, str(exc))
+                refused = (doc, str(exc))
+                self.mark_rejected(*refused)
                 continue
             if from_cache:
                 LOGGER.warning(
@@ -104,6 +107,8 @@ class CloudConfigSource:
             else:
                 await self._cache.save(doc)
             self.mark_applied(doc, from_cache=from_cache)
+            if refused is not None:  # the cloud's config was refused: report it, never retry it
+                self.mark_rejected(*refused)
             return plan
         LOGGER.warning(
             "no cloud config for part %s yet: capturing nothing until one arrives", self.part_id
@@ -175,10 +180,15 @@ class CloudConfigSource:
     async def _watch_loop(self) -> NoReturn:
         while True:
             known = self.rejected_revision or (self.applied.revision if self.applied else "")
+            self._delivered = False
             with trio.CancelScope() as self._watch_scope:
                 try:
                     await self._link.watch(self.part_id, known, self._on_update)
-                    self.failures = 0  # the server ended the stream cleanly: watch again
+                    if not self._delivered:
+                        # Ended at once, saying nothing (a proxy, a stopping server):
+                        # back off as after a failure, never reconnect in a tight loop.
+                        self.failures += 1
+                        await trio.sleep(backoff_delay(self.failures, self._rng.random()))
                 except SyncError as exc:
                     self._set_online(False, str(exc))
                     self.failures += 1
@@ -187,8 +197,14 @@ class CloudConfigSource:
     async def _on_update(self, doc: CloudDoc | None) -> None:
         self._set_online(True, "")
         self.failures = 0
+        self._delivered = True
+        if doc is None:
+            # A heartbeat: the cloud's current revision is the one we asked with.
+            if self.applied is not None and not self.rejected_revision:
+                self.from_cache = False
+            return
         known = self.applied.revision if self.applied else ""
-        if doc is None or doc.revision in (known, self.rejected_revision):
+        if doc.revision in (known, self.rejected_revision):
             return
         self.updates += 1
         error = await self._apply(doc)

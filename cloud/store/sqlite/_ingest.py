@@ -202,6 +202,13 @@ class IngestMixin:
             row = conn.execute(query, (part_id,)).fetchone()
         if row is None:
             with self._db.write() as conn:
+                # A part whose config the cloud holds (cloud/fleet) belongs to that
+                # config's organization before its robot ever connects.
+                owner = conn.execute(
+                    "SELECT org_id FROM config_parts WHERE part_id = ? LIMIT 1", (part_id,)
+                ).fetchone()
+                if owner is not None and owner[0] != principal.org_id:
+                    raise PermissionDenied(f"part {part_id!r} belongs to another organization")
                 conn.execute(
                     "INSERT OR IGNORE INTO parts (part_id, org_id, location_id, part_name) "
                     "VALUES (?, ?, ?, ?)",
