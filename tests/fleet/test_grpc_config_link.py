@@ -30,6 +30,7 @@ from actors.errors import OfflineError, PermanentError, SyncError, TransientErro
 from actors.fleet.ports import CloudDoc, ConfigReport
 from cloud.fleet.merge import canonical_json
 from cloud.store.sqlite import SqliteStore
+from tests.cloud.fleet.test_merge import sensor
 from tests.sync.cloudfixture import ORG, PART, running_cloud
 
 if TYPE_CHECKING:
@@ -43,22 +44,6 @@ if TYPE_CHECKING:
 HEARTBEAT_S = 0.2
 OTHER_ORG = "org-b"
 OTHER_PART = "robot-2-main"
-
-
-def sensor(name: str, hz: float) -> JsonObject:
-    return {
-        "name": name,
-        "api": "rdk:component:sensor",
-        "model": "fake",
-        "service_configs": [
-            {
-                "type": "data_manager",
-                "attributes": {
-                    "capture_methods": [{"method": "Readings", "capture_frequency_hz": hz}]
-                },
-            }
-        ],
-    }
 
 
 def part_config(hz: float) -> JsonObject:
@@ -176,7 +161,7 @@ async def test_watch_sends_only_heartbeats_when_the_robot_runs_the_current_confi
     assert watcher.docs == []
     times = [t for t, _ in watcher.updates]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(HEARTBEAT_S / 2 <= gap <= HEARTBEAT_S * 5 for gap in gaps), gaps
+    assert all(HEARTBEAT_S / 2 <= gap <= HEARTBEAT_S * 10 for gap in gaps), gaps
 
 
 async def test_a_change_written_by_another_store_instance_reaches_an_open_watch(
