@@ -40,11 +40,24 @@ protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
 # Benchmarks print figures (docs/performance.md records them); never run by `make test`.
+# `make bench`: every metric of issue 8 once, each reference beside Ferry, one table.
+# rsync (the sync reference) comes from Debian; without it its row says so.
 bench: $(STAMP)
+	@command -v rsync >/dev/null || (export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y rsync || (apt-get update && apt-get install -y rsync)) >/dev/null 2>&1 \
+		|| echo "bench: rsync could not be installed; its row will say so"
+	$(BIN)/python -m bench
+
+# The older per-module benchmarks, each with more rows and options than the table.
+.PHONY: bench-detail
+bench-detail: $(STAMP)
 	$(BIN)/python -m bench.codec
 	$(BIN)/python -m bench.capture
+	$(BIN)/python -m bench.binary_capture
 	$(BIN)/python -m bench.cloud
 	$(BIN)/python -m bench.sync
+	$(BIN)/python -m bench.resume
+	$(BIN)/python -m bench.agent
 	$(BIN)/python -m bench.sim
 
 # The long simulation: a sweep of 24-hour days, and every planted bug hunted over up to

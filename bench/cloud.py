@@ -71,7 +71,8 @@ def binary_file(directory: Path, index: int, size: int) -> Path:
     return writer.finish()
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+def start_server(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    """A ``ferry cloud serve`` process on ``port`` (0: any free one); returns it and its port."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -80,7 +81,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
             "cloud",
             "serve",
             "--port",
-            "0",
+            str(port),
             "--data-dir",
             str(data_dir),
             "--log-level",
@@ -152,6 +153,54 @@ async def raw_ceiling(files: list[bytes], parallel: int, chunk: int = CHUNK) -> 
         await server.wait_closed()
 
 
+def new_key(data_dir: Path) -> tuple[str, str]:
+    """A fresh store in ``data_dir`` with one API key; returns (key id, key)."""
+    store = SqliteStore(data_dir)
+    try:
+        return create_api_key(store, org_id="bench", location_id="loc", wall_ns=time.time_ns)
+    finally:
+        store.close()
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    """Stops a server started by ``start_server`` (SIGTERM, then wait)."""
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def tabular_ingest(root: Path, files: int, readings: int, parallel: int) -> float:
+    """Readings/s committed by one server process: ``files`` files of ``readings`` each."""
+    caps = root / "caps-tab"
+    caps.mkdir()
+    tab = [tabular_file(caps, i, readings).read_bytes() for i in range(files)]
+    data_dir = root / "cloud-tab"
+    key = new_key(data_dir)
+    proc, port = start_server(data_dir)
+    try:
+        secs = run_asyncio(upload_all(port, key, tab, parallel))
+    finally:
+        stop_server(proc)
+    return files * readings / secs
+
+
+def binary_ingest(root: Path, total_mib: int, file_mib: int, parallel: int) -> tuple[float, float]:
+    """MiB/s of binary ingest through the resumable service, and of the raw grpclib stream."""
+    caps = root / "caps-bin"
+    caps.mkdir()
+    nbin = max(1, total_mib // file_mib)
+    binf = [binary_file(caps, i, file_mib << 20).read_bytes() for i in range(nbin)]
+    data_dir = root / "cloud-bin"
+    key = new_key(data_dir)
+    proc, port = start_server(data_dir)
+    try:
+        ferry_s = run_asyncio(upload_all(port, key, binf, parallel))
+    finally:
+        stop_server(proc)
+    raw_s = run_asyncio(raw_ceiling(binf, parallel))
+    mib = sum(len(b) for b in binf) / (1 << 20)
+    return mib / ferry_s, mib / raw_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=8, help="tabular capture files")
@@ -163,32 +212,12 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-cloud-") as tmp:
         root = Path(tmp)
-        caps = root / "caps"
-        caps.mkdir()
-        tab = [tabular_file(caps, i, args.readings).read_bytes() for i in range(args.files)]
-        nbin = max(1, args.binary_mib // args.binary_file_mib)
-        binf = [binary_file(caps, i, args.binary_file_mib << 20).read_bytes() for i in range(nbin)]
-        data_dir = root / "cloud"
-        store = SqliteStore(data_dir)
-        key = create_api_key(store, org_id="bench", location_id="loc", wall_ns=time.time_ns)
-        store.close()
-        proc, port = start_server(data_dir)
-        try:
-            secs = run_asyncio(upload_all(port, key, tab, args.parallel))
-            readings = args.files * args.readings
-            rate = readings / secs
-            rows.append(
-                ("cloud tabular ingest (resumable)", f"{rate:,.0f}", "readings/s", ">= 50,000")
-            )
-            mib = sum(len(b) for b in binf) / (1 << 20)
-            ferry_s = run_asyncio(upload_all(port, key, binf, args.parallel))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-        raw_s = run_asyncio(raw_ceiling(binf, args.parallel))
-        rows.append(("cloud binary ingest (resumable)", f"{mib / ferry_s:,.0f}", "MiB/s", ""))
-        rows.append(("raw grpclib stream ceiling", f"{mib / raw_s:,.0f}", "MiB/s", ""))
-        rows.append(("binary ingest / raw ceiling", f"{raw_s / ferry_s:.2f}", "x", ">= 0.8"))
+        rate = tabular_ingest(root, args.files, args.readings, args.parallel)
+        rows.append(("cloud tabular ingest (resumable)", f"{rate:,.0f}", "readings/s", ">= 50,000"))
+        ferry, raw = binary_ingest(root, args.binary_mib, args.binary_file_mib, args.parallel)
+        rows.append(("cloud binary ingest (resumable)", f"{ferry:,.0f}", "MiB/s", ""))
+        rows.append(("raw grpclib stream ceiling", f"{raw:,.0f}", "MiB/s", ""))
+        rows.append(("binary ingest / raw ceiling", f"{ferry / raw:.2f}", "x", ">= 0.8"))
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"{'metric':<44} {'value':>12} {'unit':<11} goal")

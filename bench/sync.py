@@ -56,7 +56,7 @@ from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from actors.sync.actor import PassResult
     from actors.sync.stats import SyncCounters
@@ -225,7 +225,9 @@ def drain(caps: Path, cloud: Cloud, *, threads: int, chunk: int) -> Drained:
     return trio.run(_drain, plan)
 
 
-def verify(name: str, caps: Path, cloud: Cloud, got: Drained, files: int, rows: tuple[int, int]):
+def verify(
+    name: str, caps: Path, cloud: Cloud, got: Drained, files: int, rows: tuple[int, int]
+) -> None:
     """Fails loudly unless every file was confirmed, deleted and stored exactly once."""
     r, c = got.result, got.counters
     stored = cloud.counts()
@@ -237,7 +239,7 @@ def verify(name: str, caps: Path, cloud: Cloud, got: Drained, files: int, rows: 
     )
     ok = (r.files, r.confirmed, left, stored) == (files, files, 0, rows)
     if not ok:
-        sys.exit(f"{name}: data check failed (expected {files} files, cloud {rows})")
+        raise RuntimeError(f"{name}: data check failed (expected {files} files, cloud {rows})")
 
 
 # ----------------------------------------------------------------- scenarios
@@ -245,54 +247,166 @@ def verify(name: str, caps: Path, cloud: Cloud, got: Drained, files: int, rows: 
 Row = tuple[str, str, str, str, str]
 
 
+@dataclass(frozen=True)
+class BinarySync:
+    """One binary scenario: MiB moved, Ferry's and the raw grpclib stream's seconds."""
+
+    mib: float
+    ferry_s: float
+    raw_s: float
+
+    @property
+    def ferry_mib_s(self) -> float:
+        """Ferry's sync throughput."""
+        return self.mib / self.ferry_s
+
+    @property
+    def raw_mib_s(self) -> float:
+        """The raw grpclib stream's throughput on the same bytes."""
+        return self.mib / self.raw_s
+
+
+def binary_sync(
+    root: Path,
+    *,
+    files: int,
+    file_mib: int,
+    threads: int,
+    chunk: int,
+    beside: Callable[[list[Path]], None] | None = None,
+) -> BinarySync:
+    """Ferry's sync of ``files`` binary capture files, then the raw ceiling on the same bytes.
+
+    ``beside`` gets the files' paths before Ferry uploads (and deletes) them, so
+    another reference (rsync) can copy exactly the same files in the same run.
+    """
+    caps = root / f"caps-bin-{chunk}"
+    blobs = write_binaries(caps, files, file_mib * MIB)
+    if beside is not None:
+        beside(sorted(p for p in caps.rglob("*") if p.is_file()))
+    with serving(root / f"cloud-bin-{chunk}") as cloud:
+        got = drain(caps, cloud, threads=threads, chunk=chunk)
+    verify(f"binary {files}x{file_mib} MiB", caps, cloud, got, files, (0, files))
+    raw_s = run_asyncio(raw_ceiling(blobs, threads, chunk))
+    return BinarySync(sum(len(b) for b in blobs) / MIB, got.seconds, raw_s)
+
+
 def binary_rows(root: Path, args: argparse.Namespace, chunk: int) -> list[Row]:
+    """The table rows of one binary scenario."""
     name = f"binary {args.binary_files}x{args.binary_mib} MiB, {args.binary_threads} thr"
     name += f", {chunk // MIB} MiB chunks"
-    caps = root / f"caps-bin-{chunk}"
-    blobs = write_binaries(caps, args.binary_files, args.binary_mib * MIB)
-    mib = sum(len(b) for b in blobs) / MIB
-    with serving(root / f"cloud-bin-{chunk}") as cloud:
-        got = drain(caps, cloud, threads=args.binary_threads, chunk=chunk)
-    verify(name, caps, cloud, got, args.binary_files, (0, args.binary_files))
-    raw_s = run_asyncio(raw_ceiling(blobs, args.binary_threads, chunk))
-    ferry, ceiling = mib / got.seconds, mib / raw_s
-    ratio = ferry / ceiling
+    r = binary_sync(
+        root,
+        files=args.binary_files,
+        file_mib=args.binary_mib,
+        threads=args.binary_threads,
+        chunk=chunk,
+    )
+    ratio = r.ferry_mib_s / r.raw_mib_s
     verdict = "ok" if ratio >= 0.8 else "MISS"
-    return [(name, f"{ferry:,.0f} MiB/s", f"{ceiling:,.0f} MiB/s raw", f"{ratio:.2f}x", verdict)]
+    return [
+        (
+            name,
+            f"{r.ferry_mib_s:,.0f} MiB/s",
+            f"{r.raw_mib_s:,.0f} MiB/s raw",
+            f"{ratio:.2f}x",
+            verdict,
+        )
+    ]
 
 
-def backlog(root: Path, args: argparse.Namespace, files: int) -> tuple[str, Drained]:
+def backlog(
+    root: Path, files: int, *, readings: int, collectors: int, threads: int
+) -> tuple[str, Drained]:
+    """Drains a backlog of ``files`` small tabular files; checks the cloud got every reading."""
     name = f"backlog {files:,} files"
     caps = root / f"caps-tab-{files}"
-    size = write_backlog(caps, files, args.readings, args.collectors)
+    size = write_backlog(caps, files, readings, collectors)
     with serving(root / f"cloud-tab-{files}") as cloud:
-        got = drain(caps, cloud, threads=args.threads, chunk=MIB)
-    verify(name, caps, cloud, got, files, (files * args.readings, 0))
+        got = drain(caps, cloud, threads=threads, chunk=MIB)
+    verify(name, caps, cloud, got, files, (files * readings, 0))
     print(f"  {name}: {size / files:,.0f} B/file, {got.seconds:.1f} s")
     return name, got
 
 
+@dataclass(frozen=True)
+class RssFlat:
+    """Peak RSS draining a small and a large backlog of the same files, and the verdict."""
+
+    small_files: int
+    large_files: int
+    readings: int
+    small: Drained
+    large: Drained
+    allowance: int
+
+    @property
+    def diff(self) -> int:
+        """Peak RSS of the large backlog minus that of the small one."""
+        return self.large.peak_rss - self.small.peak_rss
+
+    @property
+    def growth(self) -> int:
+        """Growth above its own base of the large backlog minus that of the small one."""
+        return (self.large.peak_rss - self.large.base_rss) - (
+            self.small.peak_rss - self.small.base_rss
+        )
+
+    @property
+    def flat(self) -> bool:
+        """Whether the difference stays within O(threads) (the allowance)."""
+        return max(self.diff, self.growth) <= self.allowance
+
+    @property
+    def per_file(self) -> float:
+        """Bytes of growth per extra file."""
+        return self.growth / max(1, self.large_files - self.small_files)
+
+    @property
+    def readings_per_s(self) -> float:
+        """The large backlog's drain rate."""
+        return self.large_files * self.readings / self.large.seconds
+
+
+def rss_flat(
+    root: Path, *, small: int, large: int, readings: int, collectors: int, threads: int
+) -> RssFlat:
+    """Drains a ``small`` then a ``large`` backlog in this process, sampling peak RSS."""
+    _, got_small = backlog(root, small, readings=readings, collectors=collectors, threads=threads)
+    _, got_large = backlog(root, large, readings=readings, collectors=collectors, threads=threads)
+    # O(threads): each worker holds at most one chunk; 2 MiB of slack for allocator noise.
+    allowance = threads * MIB + 2 * MIB
+    return RssFlat(small, large, readings, got_small, got_large, allowance)
+
+
 def tabular_rows(root: Path, args: argparse.Namespace) -> list[Row]:
-    _, small = backlog(root, args, args.small_files)
-    name, big = backlog(root, args, args.backlog_files)
-    rate = args.backlog_files * args.readings / big.seconds
-    files_s = args.backlog_files / big.seconds
+    """The table rows of the tabular backlog: drain rate and peak RSS, small vs large."""
+    r = rss_flat(
+        root,
+        small=args.small_files,
+        large=args.backlog_files,
+        readings=args.readings,
+        collectors=args.collectors,
+        threads=args.threads,
+    )
+    rate = r.readings_per_s
     rows: list[Row] = [
         (
-            f"tabular {name} x{args.readings}, {args.threads} thr",
+            f"tabular backlog {args.backlog_files:,} files x{args.readings}, {args.threads} thr",
             f"{rate:,.0f} rd/s",
             "50,000 rd/s",
             f"{rate / 50_000:.2f}x",
             "ok" if rate >= 50_000 else "MISS",
         ),
-        ("  (same run) files/s", f"{files_s:,.0f} files/s", "", "", ""),
+        (
+            "  (same run) files/s",
+            f"{args.backlog_files / r.large.seconds:,.0f} files/s",
+            "",
+            "",
+            "",
+        ),
     ]
-    growth = (big.peak_rss - big.base_rss) - (small.peak_rss - small.base_rss)
-    diff = big.peak_rss - small.peak_rss
-    # O(threads): each worker holds at most one chunk; 2 MiB of slack for allocator noise.
-    allowance = args.threads * MIB + 2 * MIB
-    per_file = growth / max(1, args.backlog_files - args.small_files)
-    for label, d in ((f"{args.small_files:,}", small), (f"{args.backlog_files:,}", big)):
+    for label, d in ((f"{args.small_files:,}", r.small), (f"{args.backlog_files:,}", r.large)):
         rows.append(
             (
                 f"peak RSS, {label}-file backlog",
@@ -305,10 +419,10 @@ def tabular_rows(root: Path, args: argparse.Namespace) -> list[Row]:
     rows.append(
         (
             "peak RSS difference (large - small)",
-            f"{diff / MIB:+,.1f} MiB",
-            f"allowance {allowance / MIB:,.1f} MiB",
-            f"{per_file:+,.0f} B/file",
-            "ok (flat)" if max(diff, growth) <= allowance else "MISS (grows with files)",
+            f"{r.diff / MIB:+,.1f} MiB",
+            f"allowance {r.allowance / MIB:,.1f} MiB",
+            f"{r.per_file:+,.0f} B/file",
+            "ok (flat)" if r.flat else "MISS (grows with files)",
         )
     )
     return rows
