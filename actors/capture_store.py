@@ -139,8 +139,10 @@ class CaptureStore:
             self._write_binary(msg)
             return
         open_file = self._open.get(msg.stream.key)
+        # ``is not`` first: a collector sends the same spec object with every
+        # reading, and a dataclass ``!=`` compares it field by field.
         if open_file is not None and (
-            open_file.spec != msg.stream
+            (open_file.spec is not msg.stream and open_file.spec != msg.stream)
             or (open_file.writer.size >= msg.stream.max_file_bytes and open_file.writer.records)
         ):
             self._retire(msg.stream.key)
