@@ -26,6 +26,7 @@ import pytest
 
 from actors.codec import CAPTURE_EXT, iter_records
 from cloud.store.sqlite import SqliteStore
+from tests.cloud.fleet.test_merge import sensor
 from tests.integration.test_cloud_process import create_key
 
 if TYPE_CHECKING:
@@ -44,24 +45,8 @@ HUM_HZ, HUM_OVERRIDE_HZ = 4.0, 1.0
 APPLY_DEADLINE_S = 5.0
 
 
-def _sensor(name: str, hz: float) -> dict[str, object]:
-    return {
-        "name": name,
-        "api": "rdk:component:sensor",
-        "model": "fake",
-        "service_configs": [
-            {
-                "type": "data_manager",
-                "attributes": {
-                    "capture_methods": [{"method": "Readings", "capture_frequency_hz": hz}]
-                },
-            }
-        ],
-    }
-
-
 FRAGMENT = {
-    "components": [_sensor("temp", TEMP_HZ_BEFORE), _sensor("hum", HUM_HZ)],
+    "components": [sensor("temp", TEMP_HZ_BEFORE), sensor("hum", HUM_HZ)],
     "services": [
         {
             "name": "dm",
