@@ -183,9 +183,9 @@ class Agent:
         path = self._options.config_path
         try:
             bootstrap = read_bootstrap(text, source=str(path))
-        except ConfigError:
-            return self._plan_or_raise(text)  # raises InvalidConfig with every problem
-        if bootstrap.source != "cloud":
+        except ConfigError as exc:
+            raise InvalidConfig(str(exc)) from exc
+        if bootstrap is None:
             return self._plan_or_raise(text)
         if bootstrap.cloud is None or self._options.config_link is None:
             raise InvalidConfig(f"{path}: config_source 'cloud' needs a cloud section and gRPC")
@@ -203,6 +203,7 @@ class Agent:
         return await self.fleet.initial(self._cloud_plan)
 
     def _cloud_plan(self, doc: CloudDoc | None) -> AgentPlan:
+        """The plan of a cloud config (``None``: the bootstrap alone) with the bootstrap's cloud."""
         assert self._bootstrap is not None
         source = (
             f"cloud config {doc.revision} ({doc.label})" if doc else str(self._options.config_path)
@@ -229,7 +230,7 @@ class Agent:
                 self._reject(str(exc))
                 return
             old = self._bootstrap.cloud
-            if bootstrap.source != "cloud" or bootstrap.cloud is None:
+            if bootstrap is None or bootstrap.cloud is None:
                 self._reject("config_source changed from 'cloud': restart ferry to apply it")
                 return
             if old is not None and bootstrap.cloud.part_id != old.part_id:

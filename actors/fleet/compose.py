@@ -30,15 +30,20 @@ class Bootstrap:
     cloud_section: JsonValue
 
 
-def read_bootstrap(text: str, *, source: str) -> Bootstrap:
-    """Validates the local config file and says whether the config comes from the cloud.
+def read_bootstrap(text: str, *, source: str) -> Bootstrap | None:
+    """The bootstrap of a config file that says ``"config_source": "cloud"``, validated;
+    ``None`` for any other file (a local config is validated once, by ``load_plan``).
 
     Raises:
-        ConfigError: the file is not a valid config (every problem by path).
+        ConfigError: a cloud bootstrap that is not a valid config (every problem by path).
     """
-    loaded = parse_config(text, source=source)
-    resolved = loaded.resolve()
-    document = json.loads(text.removeprefix("\ufeff"))
+    try:
+        document = json.loads(text.removeprefix("\ufeff"))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or document.get("config_source") != "cloud":
+        return None
+    resolved = parse_config(text, source=source).resolve()
     return Bootstrap(resolved.config_source, resolved.cloud, document.get("cloud"))
 
 
