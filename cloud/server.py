@@ -18,8 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast, final
 
-from grpclib.server import Server
-
+from actors.adapters import h2_repr
 from cloud.auth import DEFAULT_TOKEN_TTL_S, Authenticator
 from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
 from cloud.fleet.hub import ConfigHub
@@ -28,6 +27,7 @@ from cloud.ingest.ids import IdSource
 from cloud.ingest.resumable import ResumableIngest, ResumableLimits
 from cloud.rpc._codec import StrictProtoCodec
 from cloud.rpc._edge import Edge
+from cloud.rpc._h2 import MAX_FRAME_BYTES, LargeFrameServer
 from cloud.rpc.auth_service import AuthService
 from cloud.rpc.config_service import ConfigService
 from cloud.rpc.data_service import DataService
@@ -60,6 +60,8 @@ class ServerOptions:
     shutdown_grace_s: float = 10.0
     config_heartbeat_s: float = 10.0
     """A config watch sends a heartbeat after this long without a change."""
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    """The HTTP/2 frame size clients may send (``cloud/rpc/_h2.py``)."""
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -143,7 +145,10 @@ class CloudServer:
         ]
         # betterproto2's ServiceBase provides __mapping__ but is not typed as IServable.
         servable = cast("list[IServable]", handlers)
-        self._server = Server(servable, codec=StrictProtoCodec())
+        h2_repr.install()
+        self._server = LargeFrameServer(
+            servable, codec=StrictProtoCodec(), max_frame_bytes=options.max_frame_bytes
+        )
         self.edge.install(self._server)
         self.address: tuple[str, int] | None = None
 

@@ -31,6 +31,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from h2.exceptions import H2Error
 
+from actors.adapters import h2_repr
 from actors.adapters.aio import aio_as_trio
 from actors.errors import (
     OfflineError,
@@ -169,6 +170,7 @@ class CloudLink:
     ) -> None:
         if call_timeout_s <= 0 or min_bytes_per_s <= 0:
             raise ValueError("call_timeout_s and min_bytes_per_s must be positive")
+        h2_repr.install()
         self.settings = settings
         self._call_timeout_s = call_timeout_s
         self._min_bytes_per_s = min_bytes_per_s
