@@ -97,10 +97,17 @@ class TabularRecord:
 
 @dataclass(frozen=True)
 class BlobRef:
-    """A content-addressed blob: lowercase hex SHA-256 and size in bytes."""
+    """An item's bytes in a content-addressed blob: ``size`` bytes at ``offset``.
+
+    ``sha256`` (lowercase hex) names the blob *file*. Most items are a whole
+    blob (``offset`` 0, ``size`` the file's size). The images of a binary
+    capture file stay in that file, adopted whole as one blob, and each is the
+    byte range of its record's payload: finishing an upload then copies nothing.
+    """
 
     sha256: str
     size: int
+    offset: int = 0
 
 
 @dataclass(frozen=True)

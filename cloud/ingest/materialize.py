@@ -1,7 +1,9 @@
 """A finished upload's bytes to stored readings: parse, check, and hand to the store.
 
 A capture file becomes tabular readings (streamed, never loaded whole) or
-binary items (one blob per record); an arbitrary file becomes one binary item.
+binary items; an arbitrary file becomes one binary item. A binary capture
+file is adopted whole as one blob (a hard link of the staging file, so no byte
+is copied) and each record's item is its payload's byte range in that blob.
 Ids derive from the upload id, so materializing twice names the same rows —
 and the store's ``finish_upload`` inserts them only once.
 """
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import InvalidArgument
-from cloud.ingest.binary_records import copy_payload, locate_binary_records
+from cloud.ingest.binary_records import locate_binary_records
 from cloud.ingest.convert import (
     annotations_from_bytes,
     context_from_header,
@@ -23,7 +25,7 @@ from cloud.ingest.convert import (
 )
 from cloud.ingest.direct import MIME_BY_ENUM
 from cloud.ingest.ids import IdSource
-from cloud.model import BinaryRecord, CaptureContext, TabularRecord, UploadKind
+from cloud.model import BinaryRecord, BlobRef, CaptureContext, TabularRecord, UploadKind
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
@@ -124,30 +126,40 @@ def _binary(
     ctx: CaptureContext,
     spool_dir: Path,
 ) -> list[BinaryRecord]:
-    """Each record's payload becomes a blob, streamed from the staging file."""
+    """Each record's payload becomes an item: its byte range of the adopted file."""
     where = f"upload {upload.upload_id} ({upload.identity.path})"
-    out: list[BinaryRecord] = []
     with staged.open("rb") as f:
         size = os.fstat(f.fileno()).st_size
-        for index, loc in enumerate(locate_binary_records(f, staged, header_end, size)):
-            spool = spool_dir / f"payload-{upload.upload_id}-{index}"
-            sha = copy_payload(f, loc, spool)
-            record = loc.record
-            mime = ctx.mime_type or MIME_BY_ENUM.get(datasync.MimeType(record.mime_type), "")
-            out.append(
-                BinaryRecord(
-                    binary_data_id=_binary_id(part, upload.upload_id, index),
-                    blob=store.adopt_blob(spool, sha, loc.payload_size),
-                    time_requested_ns=record.time_requested_ns,
-                    time_received_ns=record.time_received_ns,
-                    mime_type=mime,
-                    file_ext=ctx.file_extension,
-                    annotations=annotations_from_bytes(
-                        record.annotations, f"{where} offset {loc.offset}"
-                    ),
-                )
+        locations = list(locate_binary_records(f, staged, header_end, size))
+    container = _adopt_staged(store, upload, staged, spool_dir)
+    out: list[BinaryRecord] = []
+    for index, loc in enumerate(locations):
+        record = loc.record
+        mime = ctx.mime_type or MIME_BY_ENUM.get(datasync.MimeType(record.mime_type), "")
+        out.append(
+            BinaryRecord(
+                binary_data_id=_binary_id(part, upload.upload_id, index),
+                blob=BlobRef(container.sha256, loc.payload_size, loc.payload_offset),
+                time_requested_ns=record.time_requested_ns,
+                time_received_ns=record.time_received_ns,
+                mime_type=mime,
+                file_ext=ctx.file_extension,
+                annotations=annotations_from_bytes(
+                    record.annotations, f"{where} offset {loc.offset}"
+                ),
             )
+        )
     return out
+
+
+def _adopt_staged(store: Store, upload: UploadRecord, staged: Path, spool_dir: Path) -> BlobRef:
+    """The whole verified staging file as a blob, named by the upload's SHA-256."""
+    # Link, not move: the staging file must survive until finish_upload commits,
+    # so a crash before the commit leaves the upload finishable.
+    link = spool_dir / f"adopt-{upload.upload_id}"
+    link.unlink(missing_ok=True)
+    os.link(staged, link)
+    return store.adopt_blob(link, upload.identity.sha256.hex(), upload.identity.size)
 
 
 def _arbitrary_file(
@@ -162,12 +174,7 @@ def _arbitrary_file(
     ctx: CaptureContext = context_from_upload_metadata(md, f"upload {upload.upload_id}")
     name = md.file_name or PurePosixPath(upload.identity.path).name
     ext = md.file_extension or PurePosixPath(name).suffix
-    # Link, not move: the staging file must survive until finish_upload commits,
-    # so a crash before the commit leaves the upload finishable.
-    link = spool_dir / f"adopt-{upload.upload_id}"
-    link.unlink(missing_ok=True)
-    os.link(staged, link)
-    blob = store.adopt_blob(link, upload.identity.sha256.hex(), upload.identity.size)
+    blob = _adopt_staged(store, upload, staged, spool_dir)
     modified = timestamp_ns(md.file_modify_time)
     record = BinaryRecord(
         binary_data_id=_binary_id(part, upload.upload_id, 0),

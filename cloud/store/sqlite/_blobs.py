@@ -8,6 +8,10 @@ holds the whole, durable content: a crash leaves at most a temp file, which
 ``sweep`` removes when the store opens. Because the name is the content's hash,
 storing the same bytes twice is a no-op (idempotent ``put``).
 
+A ``BlobRef`` names a byte range of a blob (``offset``, ``size``): ``open``
+reads only that range, and ``punch`` frees a range no row needs any more
+while other ranges of the same blob are still referenced.
+
 Synchronous on purpose: the store runs on worker threads.
 """
 
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, final
 
 from cloud.errors import InvalidArgument, NotFound
 from cloud.model import BlobRef
+from cloud.store.sqlite._punch import punch_hole
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -135,7 +140,7 @@ class BlobDir:
         return ref
 
     def open(self, ref: BlobRef) -> Iterator[bytes]:
-        """The blob's bytes, in chunks of at most 1 MiB.
+        """The ``ref.size`` bytes at ``ref.offset`` of the blob, in chunks of at most 1 MiB.
 
         The file is opened before this returns, so a missing blob fails here,
         not on the first iteration; the file is closed when the iterator is
@@ -148,11 +153,39 @@ class BlobDir:
             f = self.path_for(ref.sha256).open("rb")
         except FileNotFoundError:
             raise NotFound(f"blob {ref.sha256} does not exist") from None
-        return _chunks(f)
+        return _chunks(f, ref.offset, ref.size)
 
     def exists(self, ref: BlobRef) -> bool:
-        """Whether the blob is stored with the expected size."""
-        return _has_size(self.path_for(ref.sha256), ref.size)
+        """Whether the blob is stored and holds the whole range ``ref`` names."""
+        if ref.offset == 0:
+            return _has_size(self.path_for(ref.sha256), ref.size)
+        try:
+            return self.path_for(ref.sha256).stat().st_size >= ref.offset + ref.size
+        except FileNotFoundError:
+            return False
+
+    def punch(self, ref: BlobRef) -> None:
+        """Frees the bytes of ``ref``'s range (they read as zeros afterwards), durably.
+
+        Deleting one image of a capture file must not leave its bytes on disk
+        while the file's other images are kept. The range is deallocated with
+        ``fallocate(PUNCH_HOLE)``; a file system without it gets zeros written
+        instead. A missing blob is fine. The caller must know that no row
+        references any byte of the range.
+        """
+        try:
+            fd = os.open(self.path_for(ref.sha256), os.O_WRONLY)
+        except FileNotFoundError:
+            return
+        try:
+            if not punch_hole(fd, ref.offset, ref.size):
+                zeros = bytes(min(CHUNK_SIZE, ref.size))
+                position, end = ref.offset, ref.offset + ref.size
+                while position < end:
+                    position += os.pwrite(fd, zeros[: end - position], position)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def remove(self, sha256_hex: str) -> None:
         """Deletes the blob durably; a missing blob is fine.
@@ -217,9 +250,12 @@ def copy_durably(src: Path, dst: Path) -> None:
     fsync_dir(dst.parent)
 
 
-def _chunks(f: BinaryIO) -> Iterator[bytes]:
+def _chunks(f: BinaryIO, offset: int, size: int) -> Iterator[bytes]:
     with f:
-        while chunk := f.read(CHUNK_SIZE):
+        f.seek(offset)
+        remaining = size
+        while remaining and (chunk := f.read(min(CHUNK_SIZE, remaining))):
+            remaining -= len(chunk)
             yield chunk
 
 

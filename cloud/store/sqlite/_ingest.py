@@ -77,9 +77,9 @@ _INSERT_TABULAR = (
     "data, file_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_BINARY = (
-    "INSERT INTO binary (binary_data_id, org_id, context_id, sha256, size, time_requested, "
-    "time_received, time_synced, mime_type, file_name, file_ext, dataset_ids, annotations, "
-    "file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO binary (binary_data_id, org_id, context_id, sha256, size, blob_offset, "
+    "time_requested, time_received, time_synced, mime_type, file_name, file_ext, dataset_ids, "
+    "annotations, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -482,7 +482,8 @@ class IngestMixin:
         if not self._blobs.exists(record.blob):
             raise FailedPrecondition(
                 f"binary {record.binary_data_id}: blob {record.blob.sha256} "
-                f"({record.blob.size} bytes) is not stored; store it again"
+                f"({record.blob.size} bytes at offset {record.blob.offset}) is not stored; "
+                "store it again"
             )
         annotations = (
             None
@@ -495,6 +496,7 @@ class IngestMixin:
             context_id,
             record.blob.sha256,
             record.blob.size,
+            record.blob.offset,
             record.time_requested_ns,
             record.time_received_ns,
             synced,

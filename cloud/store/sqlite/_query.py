@@ -76,7 +76,7 @@ _TABULAR_COLUMNS = (
 _BINARY_COLUMNS = (
     _META.format(mime=Kind.BINARY.mime)
     + ", b.binary_data_id, b.time_requested, b.time_received, b.time_synced, b.sha256,"
-    " b.size, b.file_name, b.file_ext, b.dataset_ids, b.annotations, b.file_id"
+    " b.size, b.file_name, b.file_ext, b.dataset_ids, b.annotations, b.file_id, b.blob_offset"
 )
 
 
@@ -279,28 +279,32 @@ class QueryMixin:
 
     def _delete_binary(self, conditions: list[Where]) -> int:
         deleted = 0
-        shas: set[str] = set()
+        refs: set[BlobRef] = set()
         with self._db.write() as conn:
             for w in conditions:
                 select = f"SELECT b.binary_data_id FROM {Kind.BINARY.source} WHERE {w.sql}"
-                for (sha,) in conn.execute(
-                    f"SELECT DISTINCT sha256 FROM binary WHERE binary_data_id IN ({select})",
+                for sha, size, offset in conn.execute(
+                    "SELECT sha256, size, blob_offset FROM binary "
+                    f"WHERE binary_data_id IN ({select})",
                     w.params,
                 ):
-                    shas.add(str(sha))
+                    refs.add(BlobRef(str(sha), _int(size), _int(offset)))
                 deleted += conn.execute(
                     f"DELETE FROM binary WHERE binary_data_id IN ({select})", w.params
                 ).rowcount
-        if shas:
-            self._remove_unreferenced(shas)
+        if refs:
+            self._remove_unreferenced(refs)
         return deleted
 
-    def _remove_unreferenced(self, shas: set[str]) -> None:
+    def _remove_unreferenced(self, refs: set[BlobRef]) -> None:
         # After the delete commits (a crash leaves an orphan blob, swept at open,
         # never a row without its blob), and under the write lock again: ingest
         # checks that a new row's blob exists under that lock, so a blob cannot
         # vanish under a row committed meanwhile. A blob an open upload has
-        # already adopted is kept too, as the open-time sweep does.
+        # already adopted is kept whole, as the open-time sweep does. A blob other
+        # rows still reference loses only the deleted ranges no row overlaps (a
+        # crash before the punch leaves those bytes, unreachable, until the
+        # blob's last row goes).
         with self._db.write() as conn:
             pending = {
                 bytes(row[0]).hex()
@@ -308,9 +312,13 @@ class QueryMixin:
                     "SELECT sha256 FROM uploads WHERE status = ?", (int(UploadStatus.OPEN),)
                 )
             }
-            for sha in sorted(shas - pending):
+            for sha in sorted({ref.sha256 for ref in refs} - pending):
                 if not _referenced(conn, sha):
                     self._blobs.remove(sha)
+                    continue
+                for ref in sorted((r for r in refs if r.sha256 == sha), key=_by_offset):
+                    if not _overlapped(conn, ref):
+                        self._blobs.punch(ref)
 
 
 # -- row decoding ------------------------------------------------------------------
@@ -350,7 +358,7 @@ def _binary_row(raw: Row) -> BinaryRow:
     return BinaryRow(
         binary_data_id=str(raw[12]),
         metadata=_metadata(raw),
-        blob=BlobRef(sha256=str(raw[16]), size=_int(raw[17])),
+        blob=BlobRef(sha256=str(raw[16]), size=_int(raw[17]), offset=_int(raw[23])),
         time_requested_ns=_int(raw[13]),
         time_received_ns=_int(raw[14]),
         time_synced_ns=_int(raw[15]),
@@ -430,4 +438,18 @@ def _and_ids(scope: Where, ids: list[str]) -> Where:
 
 def _referenced(conn: sqlite3.Connection, sha: str) -> bool:
     row = conn.execute("SELECT 1 FROM binary WHERE sha256 = ? LIMIT 1", (sha,)).fetchone()
+    return row is not None
+
+
+def _by_offset(ref: BlobRef) -> int:
+    return ref.offset
+
+
+def _overlapped(conn: sqlite3.Connection, ref: BlobRef) -> bool:
+    """Whether any row still needs a byte of ``ref``'s range (identical files share blobs)."""
+    row = conn.execute(
+        "SELECT 1 FROM binary WHERE sha256 = ? AND blob_offset < ? AND blob_offset + size > ? "
+        "LIMIT 1",
+        (ref.sha256, ref.offset + ref.size, ref.offset),
+    ).fetchone()
     return row is not None

@@ -1,8 +1,9 @@
-"""The embedded store's SQLite schema (version 1) and connection settings.
+"""The embedded store's SQLite schema (version 2) and connection settings.
 
 Times are INTEGER nanoseconds since the Unix epoch (UTC). JSON columns hold
 compact JSON text. Every row carries its organization so that scoping a query is
-one indexed equality. Applied in one transaction by ``apply_schema``.
+one indexed equality. Applied in one transaction by ``apply_schema``, which
+also upgrades a database of an older version in place (``_MIGRATIONS``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # WAL for concurrent readers; synchronous=FULL so a commit is fsynced before it
 # returns (the durability the RPCs acknowledge).
@@ -100,8 +101,9 @@ CREATE TABLE IF NOT EXISTS binary (
     binary_data_id TEXT PRIMARY KEY,
     org_id         TEXT NOT NULL,
     context_id     INTEGER NOT NULL REFERENCES contexts(context_id),
-    sha256         TEXT NOT NULL,
+    sha256         TEXT NOT NULL,  -- the blob file holding the item
     size           INTEGER NOT NULL,
+    blob_offset    INTEGER NOT NULL DEFAULT 0,  -- where the item starts in it
     time_requested INTEGER NOT NULL,
     time_received  INTEGER NOT NULL,
     time_synced    INTEGER NOT NULL,
@@ -177,3 +179,15 @@ def apply_schema(conn: sqlite3.Connection) -> None:
         raise RuntimeError(
             f"database schema version {int(row[0])} is newer than this Ferry ({SCHEMA_VERSION})"
         )
+    else:
+        for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
+            with conn:
+                conn.execute(_MIGRATIONS[version])
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (version,))
+
+
+# The statement that brings a database of version N-1 to version N.
+_MIGRATIONS = {
+    # Binary items may be a byte range of their blob (images of a capture file).
+    2: "ALTER TABLE binary ADD COLUMN blob_offset INTEGER NOT NULL DEFAULT 0",
+}

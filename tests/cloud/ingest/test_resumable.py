@@ -270,16 +270,53 @@ def test_any_interleaving_of_retries_stores_every_reading_exactly_once(
     assert mine == sorted(list(range(80)) * (len(mine) // 80))
 
 
-def test_every_record_of_a_multi_record_binary_file_becomes_its_own_blob(world, tmp_path):
-    payloads = [b"first" * 1000, b"", b"third" * 50_000]
+def multi_record_file(tmp_path: Path, payloads: list[bytes]) -> bytes:
     writer = CaptureFileWriter.create(tmp_path, 1, encode_header(camera_header()))
     for i, payload in enumerate(payloads):
         writer.append_parts(RecordEncoder().binary_prefix(i, i + 1, len(payload)), payload)
-    data = writer.finish().read_bytes()
+    return writer.finish().read_bytes()
+
+
+def blob_files(world: World) -> list[Path]:
+    return [p for p in world.store._blobs.root.rglob("*") if p.is_file()]  # noqa: SLF001
+
+
+def test_every_record_of_a_binary_file_is_its_own_item_in_the_one_adopted_file(world, tmp_path):
+    payloads = [b"first" * 1000, b"", b"third" * 50_000]
+    data = multi_record_file(tmp_path, payloads)
     record = world.upload(data, chunk=20_000, path="camera/cam/ReadImage/multi.capture")
     rows = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
     assert [b"".join(world.store.open_blob(r.blob)) for r in rows] == payloads
     assert [r.time_requested_ns for r in rows] == [0, 1, 2]
+    # No payload was copied: the capture file itself is the only blob.
+    [blob] = blob_files(world)
+    assert blob.read_bytes() == data
+    assert {r.blob.sha256 for r in rows} == {hashlib.sha256(data).hexdigest()}
+
+
+def test_deleting_one_image_frees_its_bytes_and_the_last_one_frees_the_file(world, tmp_path):
+    payloads = [b"keep" * 5000, b"private" * 5000, b"also" * 5000]
+    data = multi_record_file(tmp_path, payloads)
+    record = world.upload(data, chunk=60_000, path="camera/cam/ReadImage/three.capture")
+    keep1, gone, keep2 = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    assert world.store.delete_binary_by_ids(ROBOT, [gone.binary_data_id]) == 1
+    [blob] = blob_files(world)
+    assert b"private" not in blob.read_bytes()  # punched, not just unreferenced
+    for row, payload in ((keep1, payloads[0]), (keep2, payloads[2])):
+        assert b"".join(world.store.open_blob(row.blob)) == payload
+    world.store.delete_binary_by_ids(ROBOT, [keep1.binary_data_id, keep2.binary_data_id])
+    assert blob_files(world) == []
+
+
+def test_identical_capture_files_share_a_blob_and_deleting_one_keeps_the_other(world, tmp_path):
+    payloads = [b"same image" * 3000]
+    data = multi_record_file(tmp_path, payloads)
+    first = world.upload(data, path="camera/cam/ReadImage/a.capture")
+    second = world.upload(data, path="camera/cam/ReadImage/b.capture")
+    assert len(blob_files(world)) == 1
+    world.store.delete_binary_by_ids(ROBOT, list(first.binary_data_ids))
+    [row] = world.store.binary_by_ids(ROBOT, second.binary_data_ids)
+    assert b"".join(world.store.open_blob(row.blob)) == payloads[0]
 
 
 @pytest.mark.parametrize(

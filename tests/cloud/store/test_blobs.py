@@ -134,3 +134,26 @@ def test_sweep_removes_temp_files_and_only_unreferenced_blobs(blobs: BlobDir) ->
     assert blobs.sweep(lambda sha: sha == keep.sha256) == 1
     assert blobs.exists(keep)
     assert not blobs.exists(orphan)
+
+
+def test_open_reads_only_the_range_a_ref_names(blobs: BlobDir) -> None:
+    data = bytes(range(256)) * (CHUNK_SIZE // 128)  # 2 MiB: the range spans chunks
+    whole = blobs.put(data)
+    ref = BlobRef(whole.sha256, size=CHUNK_SIZE + 5, offset=300)
+    assert b"".join(blobs.open(ref)) == data[300 : 300 + CHUNK_SIZE + 5]
+    assert blobs.exists(ref)
+    assert not blobs.exists(BlobRef(whole.sha256, size=len(data), offset=1))
+
+
+@pytest.mark.parametrize("can_punch", [True, False])
+def test_punch_zeroes_a_range_and_keeps_the_rest(
+    blobs: BlobDir, monkeypatch: pytest.MonkeyPatch, can_punch: bool
+) -> None:
+    if not can_punch:  # a file system without PUNCH_HOLE: the range is overwritten
+        monkeypatch.setattr("cloud.store.sqlite._blobs.punch_hole", lambda fd, off, n: False)
+    data = b"a" * 10_000 + b"secret" * 2_000 + b"z" * 10_000
+    whole = blobs.put(data)
+    blobs.punch(BlobRef(whole.sha256, size=12_000, offset=10_000))
+    stored = blobs.path_for(whole.sha256).read_bytes()
+    assert stored == b"a" * 10_000 + bytes(12_000) + b"z" * 10_000
+    blobs.punch(BlobRef("0" * 64, size=1, offset=0))  # a missing blob is fine

@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import math
+import sqlite3
 import threading
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from cloud.model import (
     UploadRecord,
     UploadStatus,
 )
+from cloud.store.sqlite._schema import SCHEMA_VERSION
 from tests.cloud.store.conftest import (
     LOCATION,
     ORG,
@@ -671,3 +673,22 @@ def test_reopen_sweeps_leftovers_but_keeps_open_uploads(
     assert store._blobs.exists(kept.blob)
     assert store._blobs.exists(pending)
     assert not store._blobs.exists(orphan)
+
+
+def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore, data_dir: Path) -> None:
+    # Build a version-1 database: today's schema without the column version 2 added.
+    open_store().close()
+    db = sqlite3.connect(data_dir / "ferry.db")
+    with db:
+        db.execute("ALTER TABLE binary DROP COLUMN blob_offset")
+        db.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+    db.close()
+    open_store().close()
+    db = sqlite3.connect(data_dir / "ferry.db")
+    try:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(binary)")]
+        version = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    finally:
+        db.close()
+    assert "blob_offset" in columns
+    assert int(version[0]) == SCHEMA_VERSION == 2
