@@ -5,6 +5,10 @@ Each action of ``actors.sync.fsm`` becomes one await here (an RPC through the
 ``BlockingRunner``, or a backoff sleep), and its outcome becomes the next
 event. Errors are mapped once, from the ``actors.errors`` classes the adapters
 raise, into ``Failed`` events; everything else about retries is the machine's.
+
+While a chunk is on the wire the worker reads the next one (``_ReadAhead``), so
+disk reads overlap the round trip instead of adding to it. Memory stays at
+most two chunks per worker.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
+import outcome
 import trio
 
 from actors.errors import OfflineError, PermanentError, ResumableUnsupported, TransientError
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
         SyncFile,
         Uploader,
         WholeFileUploader,
+        WriteResult,
     )
     from actors.sync.limiter import BandwidthLimiter
     from actors.sync.stats import SyncStatus
@@ -81,6 +87,7 @@ class FileJob:
         self._file = file
         self._identity: FileIdentity | None = None
         self._records = 0
+        self._ahead = _ReadAhead(ctx, file)
         state = fsm.initial(file.size, ctx.chunk_bytes, compat=ctx.status.compat)
         self.progress = FileProgress(file, state, trio.Event())
 
@@ -99,8 +106,11 @@ class FileJob:
             while event is not None:
                 event = await self._apply(event)
             return self.progress.state
-        except trio.Cancelled:
-            self.progress.state, _ = fsm.step(self.progress.state, fsm.Cancel())
+        except BaseException as exc:
+            # A cancel that lands while a chunk's read-ahead runs leaves its nursery
+            # as a group of Cancelled: that is a cancellation too.
+            if _is_cancellation(exc):
+                self.progress.state, _ = fsm.step(self.progress.state, fsm.Cancel())
             raise
         finally:
             ctx.status.files.pop(file.path, None)
@@ -196,9 +206,13 @@ class FileJob:
                 )
             case fsm.SendChunk(upload_id, offset, length):
                 await ctx.limiter.acquire(length)
-                data = await ctx.runner.run(read_chunk, ctx.fs, file.path, offset, length)
-                with self._bounded("WriteChunk", length):
-                    written = await ctx.uploader.write(upload_id, offset, data)
+                data = await self._ahead.take(offset, length)
+                async with trio.open_nursery() as nursery:
+                    self._ahead.start_next(nursery, offset + length, length)
+                    # Captured, so the call's errors come out as themselves, not
+                    # wrapped in the nursery's group.
+                    result = await outcome.acapture(self._write, upload_id, offset, data)
+                written = result.unwrap()
                 self._reached()
                 if written.accepted:
                     ctx.status.counters.bytes_sent += written.committed_offset - offset
@@ -237,6 +251,10 @@ class FileJob:
                 return await self._wait(delay_s)
             case _:  # pragma: no cover - the Action union is exhaustive
                 raise AssertionError(f"unknown action {action!r}")
+
+    async def _write(self, upload_id: str, offset: int, data: bytes) -> WriteResult:
+        with self._bounded("WriteChunk", len(data)):
+            return await self._ctx.uploader.write(upload_id, offset, data)
 
     @contextlib.contextmanager
     def _bounded(self, call: str, payload_bytes: int) -> Iterator[None]:
@@ -306,6 +324,47 @@ class FileJob:
             c.files_deleted += 1
         elif after.phase is fsm.Phase.FAILED:
             c.files_failed += 1
+
+
+@final
+class _ReadAhead:
+    """The next chunk of one file, read while the current one is uploaded."""
+
+    def __init__(self, ctx: WorkerContext, file: SyncFile) -> None:
+        self._ctx = ctx
+        self._file = file
+        self._next: tuple[int, int, bytes] | None = None
+
+    async def take(self, offset: int, length: int) -> bytes:
+        """The chunk at ``offset``: the one read ahead if it matches, else read now."""
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[:2] == (offset, length):
+            return ahead[2]
+        ctx = self._ctx
+        return await ctx.runner.run(read_chunk, ctx.fs, self._file.path, offset, length)
+
+    def start_next(self, nursery: trio.Nursery, offset: int, length: int) -> None:
+        """Reads the chunk after this one in ``nursery``, unless this one is the last."""
+        length = min(length, self._file.size - offset)
+        if length > 0:
+            nursery.start_soon(self._read, offset, length)
+
+    async def _read(self, offset: int, length: int) -> None:
+        ctx = self._ctx
+        try:
+            data = await ctx.runner.run(read_chunk, ctx.fs, self._file.path, offset, length)
+        except Exception:  # ``take`` reads again and meets the error there
+            return
+        self._next = (offset, length, data)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        rest = exc.split(trio.Cancelled)[1]
+        return rest is None
+    return False
 
 
 def _describe(exc: BaseException) -> str:

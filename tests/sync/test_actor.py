@@ -378,3 +378,41 @@ async def test_a_call_that_never_returns_is_bounded_and_retried(autojump_clock, 
     assert world.cloud_readings() == 100
     assert 10.0 <= elapsed < 11.0  # the bound (2 x 5 s, plus 256 bytes at 32 KiB/s), then 0.2 s
     assert actor.status.counters.interruptions == 1
+
+
+async def test_the_next_chunk_is_read_while_the_current_one_is_uploaded_and_read_once(
+    autojump_clock, tmp_path, monkeypatch
+):
+    """Read-ahead overlaps disk and network without reading a chunk twice or sending stale bytes."""
+    from actors.sync import worker
+
+    world = make_world(tmp_path)
+    path = world.capture_file(60)
+    size = path.stat().st_size
+    events: list[tuple[str, int]] = []
+    real_read = worker.read_chunk
+
+    def read(fs, p, offset, length):  # type: ignore[no-untyped-def]
+        events.append(("read", offset))
+        return real_read(fs, p, offset, length)
+
+    monkeypatch.setattr(worker, "read_chunk", read)
+
+    inner_write = world.net.write
+
+    async def write(upload_id, offset, data):  # type: ignore[no-untyped-def]
+        events.append(("send", offset))
+        await trio.sleep(0.05)  # the round trip, during which the next read happens
+        result = await inner_write(upload_id, offset, data)
+        events.append(("acked", offset))
+        return result
+
+    monkeypatch.setattr(world.net, "write", write)
+    async with running(world.actor(world.plan(threads=1))) as actor:
+        await actor.sync_now(wait=True)
+    assert world.cloud_readings() == 60
+    offsets = list(range(0, size, 256))
+    assert [o for kind, o in events if kind == "read"] == offsets  # each chunk read once
+    for this, nxt in itertools.pairwise(offsets):
+        assert events.index(("send", this)) < events.index(("read", nxt))
+        assert events.index(("read", nxt)) < events.index(("acked", this))
