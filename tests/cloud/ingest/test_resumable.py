@@ -278,7 +278,7 @@ def multi_record_file(tmp_path: Path, payloads: list[bytes]) -> bytes:
 
 
 def blob_files(world: World) -> list[Path]:
-    return [p for p in world.store._blobs.root.rglob("*") if p.is_file()]  # noqa: SLF001
+    return [p for p in world.store._blobs.root.rglob("*") if p.is_file()]
 
 
 def test_every_record_of_a_binary_file_is_its_own_item_in_the_one_adopted_file(world, tmp_path):
