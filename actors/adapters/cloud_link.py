@@ -11,7 +11,14 @@ Both sync adapters (``grpc_uploader`` for Ferry's resumable service,
   every call; a call answered UNAUTHENTICATED re-authenticates once and retries;
 - a deadline on every call, so a black-holed TCP connection fails the call
   instead of wedging it; after any transport failure, timeout or cancellation
-  the channel is closed and the next call connects afresh;
+  the channel is closed and the next call connects afresh. The deadline is a
+  Trio cancel scope, not grpclib's ``timeout=``: grpclib arms an asyncio timer
+  per call, and trio-asyncio keeps a cancelled timer until its time comes, so
+  a long backlog of quick calls held thousands of dead 60 s timers;
+- a fresh connection every ``recycle_after_calls`` calls: h2 remembers the id
+  of every closed stream of a connection (up to 65,536), so one long-lived
+  connection grew with the backlog. The old connection is closed when its
+  last call ends, so no call is cut off;
 - the classification of every failure into ``actors.errors`` (STYLE.md §10),
   in ``map_exceptions`` and the status-code frozensets below, and nowhere else.
 
@@ -26,6 +33,7 @@ import contextlib
 import ssl
 from typing import TYPE_CHECKING, TypeVar, final
 
+import trio
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -55,7 +63,7 @@ if TYPE_CHECKING:
     # One attempt of a call: given the channel, the metadata and a timeout in
     # seconds, make the grpclib call (asyncio code) and return its answer. A
     # retry calls it again, so request streams must be built inside it.
-    Attempt: TypeAlias = Callable[[Channel, Metadata, float], Awaitable[T]]
+    Attempt: TypeAlias = Callable[[Channel, Metadata, float | None], Awaitable[T]]
 
 AUTHENTICATE = "AuthService/Authenticate"
 API_KEY_TYPE = "api-key"
@@ -63,6 +71,8 @@ DEFAULT_CALL_TIMEOUT_S = 60.0
 # The slowest link we still want a large payload to cross before its deadline:
 # a call's deadline grows by one second per this many bytes it carries.
 DEFAULT_MIN_BYTES_PER_S = 32 * 1024
+# Calls per connection before the link opens a new one (see the module docstring).
+DEFAULT_RECYCLE_AFTER_CALLS = 4096
 
 # Status codes, classified once (STYLE.md §10); any other code is transient.
 OFFLINE_CODES = frozenset({Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED})
@@ -145,11 +155,14 @@ class CloudLink:
 
     Args:
         settings: where the cloud is and the API key to use.
-        call_timeout_s: the deadline of a call carrying no payload (grpclib's
-            ``timeout=``); a black-holed connection fails after this long.
+        call_timeout_s: the deadline of a call carrying no payload, including
+            any authentication it needs; a black-holed connection fails after
+            this long.
         min_bytes_per_s: a call carrying ``payload_bytes`` gets that many bytes
             divided by this rate added to its deadline, so a large upload over
             a slow link is not cut off.
+        recycle_after_calls: calls on one connection before the next call
+            opens a new one.
 
     Example::
 
@@ -167,15 +180,21 @@ class CloudLink:
         *,
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         min_bytes_per_s: float = DEFAULT_MIN_BYTES_PER_S,
+        recycle_after_calls: int = DEFAULT_RECYCLE_AFTER_CALLS,
     ) -> None:
-        if call_timeout_s <= 0 or min_bytes_per_s <= 0:
-            raise ValueError("call_timeout_s and min_bytes_per_s must be positive")
+        if call_timeout_s <= 0 or min_bytes_per_s <= 0 or recycle_after_calls <= 0:
+            raise ValueError(
+                "call_timeout_s, min_bytes_per_s and recycle_after_calls must be positive"
+            )
         h2_repr.install()
         self.settings = settings
         self._call_timeout_s = call_timeout_s
         self._min_bytes_per_s = min_bytes_per_s
         self._tls = client_tls_context(settings)
+        self._recycle_after_calls = recycle_after_calls
         self._channel: Channel | None = None
+        self._calls_on_channel = 0
+        self._in_flight: dict[Channel, int] = {}
         self._token: str | None = None
         self.channels_opened = 0
         self.authentications = 0
@@ -198,7 +217,10 @@ class CloudLink:
                 itself (a file that cannot be read) passes through unchanged.
         """
         timeout_s = self._call_timeout_s + max(payload_bytes, 0) / self._min_bytes_per_s
-        return await aio_as_trio(self._call_aio)(rpc, attempt, timeout_s)
+        with trio.move_on_after(timeout_s):
+            return await aio_as_trio(self._call_aio)(rpc, attempt)
+        # Cancelling the asyncio side dropped the channel: the next call reconnects.
+        raise OfflineError(f"no answer before the deadline ({timeout_s:.1f} s)", where=rpc)
 
     async def close(self) -> None:
         """Closes the channel (a later call would open a new one)."""
@@ -206,13 +228,11 @@ class CloudLink:
 
     # ----------------------------------------------------------- asyncio side
 
-    async def _call_aio(self, rpc: str, attempt: Attempt[T], timeout_s: float) -> T:
+    async def _call_aio(self, rpc: str, attempt: Attempt[T]) -> T:
         for retry in (False, True):
             token = await self._token_aio()
             try:
-                return await self._attempt_aio(
-                    rpc, attempt, {"authorization": f"Bearer {token}"}, timeout_s
-                )
+                return await self._attempt_aio(rpc, attempt, {"authorization": f"Bearer {token}"})
             except CredentialsRejected:
                 # A token the server no longer accepts (expired, key rotated):
                 # forget it, authenticate again, and retry the call once.
@@ -230,22 +250,22 @@ class CloudLink:
             credentials=rpc_pb.Credentials(type=API_KEY_TYPE, payload=settings.api_key),
         )
 
-        async def authenticate(channel: Channel, _md: Metadata, timeout_s: float) -> str:
+        async def authenticate(channel: Channel, _md: Metadata, timeout_s: float | None) -> str:
             reply = await rpc_pb.AuthServiceStub(channel).authenticate(request, timeout=timeout_s)
             return reply.access_token
 
-        token = await self._attempt_aio(AUTHENTICATE, authenticate, {}, self._call_timeout_s)
+        token = await self._attempt_aio(AUTHENTICATE, authenticate, {})
         self.authentications += 1
         self._token = token
         return token
 
-    async def _attempt_aio(
-        self, rpc: str, attempt: Attempt[T], metadata: Metadata, timeout_s: float
-    ) -> T:
+    async def _attempt_aio(self, rpc: str, attempt: Attempt[T], metadata: Metadata) -> T:
         channel = self._channel_aio()
+        self._in_flight[channel] = self._in_flight.get(channel, 0) + 1
         try:
             with map_exceptions(rpc):
-                return await attempt(channel, metadata, timeout_s)
+                # No grpclib timeout: the deadline is the caller's Trio scope (see above).
+                return await attempt(channel, metadata, None)
         except OfflineError:
             self._drop(channel)
             raise
@@ -255,16 +275,25 @@ class CloudLink:
             self._drop(channel)
             raise
         finally:
-            if channel is not self._channel:
-                # Another call dropped this channel while this one was connecting
-                # on it: close it again, or grpclib reports it unclosed when collected.
+            left = self._in_flight.pop(channel) - 1
+            if left:
+                self._in_flight[channel] = left
+            elif channel is not self._channel:
+                # Retired, or dropped by another call while this one was connecting
+                # on it: close it (again), or grpclib reports it unclosed when collected.
                 channel.close()
 
     def _channel_aio(self) -> Channel:
+        if self._channel is not None and self._calls_on_channel >= self._recycle_after_calls:
+            retired, self._channel = self._channel, None
+            if not self._in_flight.get(retired):
+                retired.close()  # else its last call closes it
         if self._channel is None:
             settings = self.settings
             self._channel = Channel(settings.host, settings.port, ssl=self._tls)
+            self._calls_on_channel = 0
             self.channels_opened += 1
+        self._calls_on_channel += 1
         return self._channel
 
     def _drop(self, channel: Channel) -> None:

@@ -59,7 +59,9 @@ class GrpcConfigLink:
     async def get(self, part_id: str) -> CloudDoc | None:
         """The part's merged config, or ``None`` when the cloud has none (NOT_FOUND)."""
 
-        async def attempt(channel: Channel, md: Metadata, timeout_s: float) -> CloudDoc | None:
+        async def attempt(
+            channel: Channel, md: Metadata, timeout_s: float | None
+        ) -> CloudDoc | None:
             request = config_pb.GetConfigRequest(part_id=part_id)
             try:
                 reply = await config_pb.ConfigServiceStub(channel).get_config(
@@ -83,7 +85,7 @@ class GrpcConfigLink:
         deliver = trio_as_aio(on_update)
         silence = self._silence_limit_s
 
-        async def attempt(channel: Channel, md: Metadata, _timeout_s: float) -> None:
+        async def attempt(channel: Channel, md: Metadata, _timeout_s: float | None) -> None:
             request = config_pb.WatchConfigRequest(part_id=part_id, known_revision=known_revision)
             stream = cast(
                 "AsyncGenerator[config_pb.WatchConfigResponse, None]",
@@ -121,7 +123,7 @@ class GrpcConfigLink:
             pending_bytes=report.pending_bytes,
         )
 
-        async def attempt(channel: Channel, md: Metadata, timeout_s: float) -> None:
+        async def attempt(channel: Channel, md: Metadata, timeout_s: float | None) -> None:
             await config_pb.ConfigServiceStub(channel).report_status(
                 request, metadata=md, timeout=timeout_s
             )

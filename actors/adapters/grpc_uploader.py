@@ -116,7 +116,7 @@ class GrpcUploader:
         request = open_request(identity, file)
 
         async def attempt(
-            channel: Channel, md: Metadata, timeout_s: float
+            channel: Channel, md: Metadata, timeout_s: float | None
         ) -> resumable_pb.OpenUploadResponse:
             stub = resumable_pb.ResumableUploadServiceStub(channel)
             return await stub.open_upload(request, metadata=md, timeout=timeout_s)
@@ -130,7 +130,7 @@ class GrpcUploader:
         )
 
         async def attempt(
-            channel: Channel, md: Metadata, timeout_s: float
+            channel: Channel, md: Metadata, timeout_s: float | None
         ) -> resumable_pb.WriteChunkResponse:
             stub = resumable_pb.ResumableUploadServiceStub(channel)
             return await stub.write_chunk(request, metadata=md, timeout=timeout_s)
@@ -143,7 +143,7 @@ class GrpcUploader:
         request = resumable_pb.FinishUploadRequest(upload_id=upload_id, sha256=sha256)
 
         async def attempt(
-            channel: Channel, md: Metadata, timeout_s: float
+            channel: Channel, md: Metadata, timeout_s: float | None
         ) -> resumable_pb.FinishUploadResponse:
             stub = resumable_pb.ResumableUploadServiceStub(channel)
             return await stub.finish_upload(request, metadata=md, timeout=timeout_s)

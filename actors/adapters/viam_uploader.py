@@ -319,7 +319,7 @@ class ViamUploader:
         )
 
         async def attempt(
-            channel: Channel, md: Metadata, timeout_s: float
+            channel: Channel, md: Metadata, timeout_s: float | None
         ) -> datasync.StreamingDataCaptureUploadResponse:
             async def messages() -> AsyncIterator[datasync.StreamingDataCaptureUploadRequest]:
                 yield first
@@ -345,7 +345,7 @@ class ViamUploader:
             read = self._arbitrary_reader(f, path)
 
             async def attempt(
-                channel: Channel, md: Metadata, timeout_s: float
+                channel: Channel, md: Metadata, timeout_s: float | None
             ) -> datasync.FileUploadResponse:
                 async def messages() -> AsyncIterator[datasync.FileUploadRequest]:
                     yield first
@@ -366,7 +366,7 @@ class ViamUploader:
         self, request: datasync.DataCaptureUploadRequest, *, payload_bytes: int
     ) -> datasync.DataCaptureUploadResponse:
         async def attempt(
-            channel: Channel, md: Metadata, timeout_s: float
+            channel: Channel, md: Metadata, timeout_s: float | None
         ) -> datasync.DataCaptureUploadResponse:
             stub = datasync.DataSyncServiceStub(channel)
             return await stub.data_capture_upload(request, metadata=md, timeout=timeout_s)

@@ -290,3 +290,34 @@ def test_transport_failures_are_offline_and_name_the_call(exc: Exception):
 def test_other_exceptions_pass_through_unclassified():
     with pytest.raises(KeyError), map_exceptions("Svc/Call"):
         raise KeyError("a bug, not a network failure")
+
+
+async def test_connections_are_recycled_without_cutting_off_a_call_in_flight(tmp_path):
+    """h2 state per connection stays bounded: a new connection every N calls, none cut off."""
+    with running_cloud(tmp_path) as cloud:
+        async with open_aio_loop():
+            link = CloudLink(cloud.settings(), recycle_after_calls=3)
+            uploader = GrpcUploader(link)
+            try:
+                await uploader.open(*a_file(tmp_path))  # calls 1-2: Authenticate, OpenUpload
+                # Calls 3-9 at once, across both recycling points: each must succeed.
+                async with trio.open_nursery() as nursery:
+                    for _ in range(7):
+                        nursery.start_soon(uploader.open, *a_file(tmp_path))
+            finally:
+                await link.close()
+    assert link.channels_opened == 3  # calls 1-3, 4-6, 7-9
+
+
+async def test_the_deadline_leaves_no_asyncio_timer_behind(tmp_path):
+    """Quick calls arm no asyncio timers (trio-asyncio keeps cancelled ones until due)."""
+    with running_cloud(tmp_path) as cloud:
+        async with open_aio_loop() as loop:
+            link = CloudLink(cloud.settings())
+            try:
+                for _ in range(20):
+                    await GrpcUploader(link).open(*a_file(tmp_path))
+                timers = len(loop._timers)  # noqa: SLF001 - the leak this guards against
+            finally:
+                await link.close()
+    assert timers < 5
