@@ -317,7 +317,7 @@ async def test_the_deadline_leaves_no_asyncio_timer_behind(tmp_path):
             try:
                 for _ in range(20):
                     await GrpcUploader(link).open(*a_file(tmp_path))
-                timers = len(loop._timers)  # noqa: SLF001 - the leak this guards against
+                timers = len(loop._timers)  # the leak this guards against
             finally:
                 await link.close()
     assert timers < 5
