@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from actors.codec import JsonObject
 
 T = TypeVar("T")
@@ -150,6 +152,17 @@ class UploadIdentity:
     path: str
     size: int
     sha256: bytes
+
+
+@dataclass(frozen=True)
+class SmallUpload:
+    """A small tabular capture file, verified and parsed, to store whole (``UploadFiles``)."""
+
+    part: PartInfo
+    identity: UploadIdentity
+    ctx: CaptureContext
+    records: Sequence[TabularRecord]
+    new_upload_id: str
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ which ``recover_prog`` truncates to its last complete record and finishes.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, final
 
@@ -88,14 +89,18 @@ class CaptureFileReader:
         *,
         fs: FileSystem | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        data: bytes | None = None,
     ) -> None:
         self.path = path
         self._fs: FileSystem = fs if fs is not None else OsFileSystem()
         self._max = max_record_bytes
-        self._file: BinaryIO = self._fs.open_read(path)
+        # ``data``: a whole file already in memory (the cloud's UploadFiles); ``path``
+        # then only names it in errors.
+        self._in_memory = data is not None
+        self._file: BinaryIO = self._fs.open_read(path) if data is None else io.BytesIO(data)
         self._pos = 0
         try:
-            self._size = self._fs.size(path)
+            self._size = self._fs.size(path) if data is None else len(data)
             header = self._next_frame(header=True)
             if header is None:
                 raise TruncatedCaptureFile(path, 0, "empty file: no header")
@@ -171,7 +176,7 @@ class CaptureFileReader:
                 self.path, start, f"{what} length {length} exceeds the {self._max}-byte limit"
             )
         body_start = self._pos
-        if length > self._size - body_start:
+        if length > self._size - body_start and not self._in_memory:
             self._size = self._fs.size(self.path)  # a live .prog may have grown
         if length > self._size - body_start:
             raise TruncatedCaptureFile(

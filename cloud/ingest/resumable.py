@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING, final
 
 from cloud.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from cloud.ingest.materialize import materialize, parse_upload_metadata
+from cloud.ingest.small import SmallFileIngest
 from cloud.model import UploadKind, UploadRecord, UploadStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from cloud.ingest.ids import IdSource
+    from cloud.ingest.small import SmallResult
     from cloud.model import Principal, UploadIdentity
     from cloud.store.port import Store
 
@@ -59,6 +62,17 @@ class ResumableIngest:
         self._ids = ids
         self._spool_dir = spool_dir
         self.limits = limits or ResumableLimits()
+        self._small = SmallFileIngest(store, ids, self._check_identity, self.limits.max_chunk_bytes)
+
+    def upload_files(
+        self, who: Principal, files: Sequence[tuple[UploadIdentity, bytes]]
+    ) -> list[SmallResult]:
+        """Small tabular capture files, whole, in one commit (``cloud/ingest/small.py``).
+
+        Raises:
+            InvalidArgument: too many files or bytes in one call (nothing stored).
+        """
+        return self._small.upload(who, files)
 
     def open(
         self, who: Principal, identity: UploadIdentity, kind: int, metadata: bytes

@@ -60,6 +60,29 @@ class ResumableUploadService(resumable_pb.ResumableUploadServiceBase):
         )
         return resumable_pb.WriteChunkResponse(committed_offset=committed, accepted=accepted)
 
+    async def upload_files(
+        self, message: resumable_pb.UploadFilesRequest
+    ) -> resumable_pb.UploadFilesResponse:
+        """Stores small tabular capture files whole; one result per file, in order."""
+        files = []
+        for f in message.files:
+            ident = f.identity or resumable_pb.FileIdentity()
+            identity = UploadIdentity(ident.part_id, ident.path, ident.size, ident.sha256)
+            files.append((identity, bytes(f.data)))
+        results = await self._edge.blocking(self._ingest.upload_files, caller(), files)
+        return resumable_pb.UploadFilesResponse(
+            results=[
+                resumable_pb.SmallFileResult(
+                    upload_id=r.upload_id,
+                    file_id=r.file_id,
+                    records=r.records,
+                    error_code=r.error_code,
+                    error=r.error,
+                )
+                for r in results
+            ]
+        )
+
     async def finish_upload(
         self, message: resumable_pb.FinishUploadRequest
     ) -> resumable_pb.FinishUploadResponse:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
 
     from cloud.model import (
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         PageRequest,
         PartInfo,
         Principal,
+        SmallUpload,
         TabularRecord,
         TabularRow,
         UploadIdentity,
@@ -153,6 +154,12 @@ class Store(Protocol):
         record count, and drops its staging file. If the upload is already
         FINISHED, inserts nothing and returns the stored record (idempotent).
         """
+        ...
+
+    def commit_small_uploads(
+        self, items: Sequence[SmallUpload], file_id_for: Callable[[str], str]
+    ) -> list[UploadRecord]:
+        """Stores whole small capture files exactly once, all in one transaction."""
         ...
 
     # -- queries -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from cloud.store.sqlite._db import Database
 from cloud.store.sqlite._fleet import FleetMixin
 from cloud.store.sqlite._ingest import IngestMixin
 from cloud.store.sqlite._query import QueryMixin
+from cloud.store.sqlite._small import SmallUploadsMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,7 +34,7 @@ __all__ = ["SqliteStore"]
 
 
 @final
-class SqliteStore(IngestMixin, QueryMixin, FleetMixin):
+class SqliteStore(IngestMixin, SmallUploadsMixin, QueryMixin, FleetMixin):
     """The embedded store: one data directory, safe to call from many threads.
 
     Opening it sweeps what a crash can leave behind: blob temp files, blobs

@@ -12,6 +12,10 @@ __all__ = (
     "OpenUploadResponse",
     "ResumableUploadServiceBase",
     "ResumableUploadServiceStub",
+    "SmallFile",
+    "SmallFileResult",
+    "UploadFilesRequest",
+    "UploadFilesResponse",
     "UploadKind",
     "UploadState",
     "WriteChunkRequest",
@@ -197,6 +201,63 @@ default_message_pool.register_message("ferry.sync.v1", "OpenUploadResponse", Ope
 
 
 @dataclass(eq=False, repr=False)
+class SmallFile(betterproto2.Message):
+    identity: "FileIdentity | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    data: "bytes" = betterproto2.field(2, betterproto2.TYPE_BYTES)
+    """
+    The whole file: identity.size bytes hashing to identity.sha256.
+    """
+
+
+default_message_pool.register_message("ferry.sync.v1", "SmallFile", SmallFile)
+
+
+@dataclass(eq=False, repr=False)
+class SmallFileResult(betterproto2.Message):
+    upload_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    file_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    records: "int" = betterproto2.field(3, betterproto2.TYPE_UINT64)
+
+    error_code: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Empty when the file is stored (now or by an earlier call). Otherwise the
+    gRPC status name (INVALID_ARGUMENT for bad bytes, FAILED_PRECONDITION for
+    a file that must go through OpenUpload, ...) and a message naming the problem.
+    """
+
+    error: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("ferry.sync.v1", "SmallFileResult", SmallFileResult)
+
+
+@dataclass(eq=False, repr=False)
+class UploadFilesRequest(betterproto2.Message):
+    files: "list[SmallFile]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Tabular capture files (UPLOAD_KIND_CAPTURE_FILE), in the order of the results.
+    """
+
+
+default_message_pool.register_message("ferry.sync.v1", "UploadFilesRequest", UploadFilesRequest)
+
+
+@dataclass(eq=False, repr=False)
+class UploadFilesResponse(betterproto2.Message):
+    results: "list[SmallFileResult]" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+
+default_message_pool.register_message("ferry.sync.v1", "UploadFilesResponse", UploadFilesResponse)
+
+
+@dataclass(eq=False, repr=False)
 class WriteChunkRequest(betterproto2.Message):
     upload_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -298,6 +359,30 @@ class ResumableUploadServiceStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def upload_files(
+        self,
+        message: "UploadFilesRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "UploadFilesResponse":
+        """
+        Uploads many small tabular capture files whole, in one call and one commit:
+        each file is opened (or found), verified and materialized exactly once, as
+        OpenUpload + WriteChunk + FinishUpload would. A file the server cannot take
+        this way gets an error in its result and nothing else changes for it.
+        """
+
+        return await self._unary_unary(
+            "/ferry.sync.v1.ResumableUploadService/UploadFiles",
+            message,
+            UploadFilesResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 from ....viam.app.datasync import v1 as ___viam__app__datasync__v1__
 
@@ -329,6 +414,16 @@ class ResumableUploadServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def upload_files(self, message: "UploadFilesRequest") -> "UploadFilesResponse":
+        """
+        Uploads many small tabular capture files whole, in one call and one commit:
+        each file is opened (or found), verified and materialized exactly once, as
+        OpenUpload + WriteChunk + FinishUpload would. A file the server cannot take
+        this way gets an error in its result and nothing else changes for it.
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_open_upload(
         self, stream: "grpclib.server.Stream[OpenUploadRequest, OpenUploadResponse]"
     ) -> None:
@@ -353,6 +448,14 @@ class ResumableUploadServiceBase(betterproto2_grpclib.ServiceBase):
         response = await self.finish_upload(request)
         await stream.send_message(response)
 
+    async def __rpc_upload_files(
+        self, stream: "grpclib.server.Stream[UploadFilesRequest, UploadFilesResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.upload_files(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/ferry.sync.v1.ResumableUploadService/OpenUpload": grpclib.const.Handler(
@@ -372,5 +475,11 @@ class ResumableUploadServiceBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 FinishUploadRequest,
                 FinishUploadResponse,
+            ),
+            "/ferry.sync.v1.ResumableUploadService/UploadFiles": grpclib.const.Handler(
+                self.__rpc_upload_files,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                UploadFilesRequest,
+                UploadFilesResponse,
             ),
         }

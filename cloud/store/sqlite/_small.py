@@ -1,0 +1,111 @@
+"""Many small uploads in one transaction: the store side of ``UploadFiles``.
+
+A backlog of small capture files cost one upload row, one staging file and
+about five fsyncs each through OpenUpload, WriteChunk and FinishUpload. Here a
+whole batch of verified, parsed files becomes rows in one ``BEGIN IMMEDIATE``
+transaction, so one commit (one fsync) covers them all. No staging file is
+written: the bytes were verified against the identity's SHA-256 in memory,
+and the readings are the durable copy.
+
+Exactly once, as for resumable uploads: a file's identity finds its upload row.
+A FINISHED upload is returned as stored and nothing is inserted. An OPEN one (a
+resumable upload a robot began earlier) is finished here, and its staging file
+is deleted after the commit. A missing one is created FINISHED.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cloud.model import UploadKind, UploadRecord, UploadStatus
+from cloud.store.sqlite._ingest import (
+    _SAFE_ID,
+    _check_identity,
+    _compact,
+    _find_upload,
+    _insert_tabular,
+    _unlink,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from cloud.model import SmallUpload
+    from cloud.store.sqlite._db import Database
+
+
+class SmallUploadsMixin:
+    """``commit_small_uploads`` for ``SqliteStore``."""
+
+    _db: Database
+    _staging: Path
+    _wall_ns: Callable[[], int]
+
+    def commit_small_uploads(
+        self, items: Sequence[SmallUpload], file_id_for: Callable[[str], str]
+    ) -> list[UploadRecord]:
+        """Stores each item's readings exactly once, all in one transaction.
+
+        Returns each item's upload record (FINISHED), in order; an item whose
+        upload was already finished is returned as stored, with nothing
+        inserted. ``file_id_for`` names a new upload's file id from its id.
+
+        Raises:
+            InvalidArgument: an identity is malformed or names another part, or
+                a record is not JSON-like (nothing is stored).
+            ValueError: a ``new_upload_id`` is not a plain file name.
+        """
+        for item in items:
+            _check_identity(item.part, item.identity)
+            if not _SAFE_ID.fullmatch(item.new_upload_id):
+                raise ValueError(f"upload id {item.new_upload_id!r} is not a safe file name")
+        out: list[UploadRecord] = []
+        staged: list[str] = []
+        with self._db.write() as conn:
+            synced = self._wall_ns()
+            for item in items:
+                ident, part = item.identity, item.part
+                key = (part.org_id, ident.part_id, ident.path, ident.size, ident.sha256)
+                found = _find_upload(conn, key)
+                if found is not None and found.status is UploadStatus.FINISHED:
+                    out.append(found)
+                    continue
+                if found is None:
+                    upload_id = item.new_upload_id
+                    conn.execute(
+                        "INSERT INTO uploads (upload_id, org_id, part_id, path, size, sha256, "
+                        "kind, metadata, status, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            upload_id,
+                            *key,
+                            int(UploadKind.CAPTURE_FILE),
+                            b"",
+                            int(UploadStatus.OPEN),
+                            synced,
+                        ),
+                    )
+                else:
+                    upload_id = found.upload_id
+                    staged.append(upload_id)
+                file_id = file_id_for(upload_id)
+                count = _insert_tabular(conn, part, item.ctx, item.records, synced, file_id)
+                conn.execute(
+                    "UPDATE uploads SET status = ?, committed_offset = ?, file_id = ?, "
+                    "binary_data_ids = ?, records = ?, finished_ns = ? WHERE upload_id = ?",
+                    (
+                        int(UploadStatus.FINISHED),
+                        ident.size,
+                        file_id,
+                        _compact([]),
+                        count,
+                        synced,
+                        upload_id,
+                    ),
+                )
+                record = _find_upload(conn, key)
+                assert record is not None  # inserted or found above, in this transaction
+                out.append(record)
+        for upload_id in staged:  # a resumable upload finished here: its bytes are not needed
+            _unlink(self._staging / upload_id)
+        return out

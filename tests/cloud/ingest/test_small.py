@@ -1,0 +1,115 @@
+"""``UploadFiles`` (cloud/ingest/small.py): many small tabular files, one call, one commit.
+
+Guarantees: every reading of every good file is stored exactly once, also when
+the same batch comes again (a lost answer) or a file was already begun or
+finished through the resumable calls; a bad file gets its own error naming it
+and never costs the others; an oversized call is refused whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from typing import TYPE_CHECKING
+
+import pytest
+
+from cloud.errors import InvalidArgument
+from cloud.ingest.small import MAX_FILES
+from cloud.model import Filter, PageRequest, Principal, UploadIdentity, UploadKind, UploadStatus
+from tests.cli.captures import write_binary, write_tabular
+from tests.cloud.ingest.conftest import ROBOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.cloud.ingest.conftest import World
+
+
+def small_file(tmp_path: Path, first: int, n: int = 5) -> bytes:
+    d = tmp_path / f"f{first}"
+    d.mkdir(exist_ok=True)
+    return write_tabular(d, [{"readings": {"i": first + i}} for i in range(n)]).read_bytes()
+
+
+def ident(data: bytes, path: str) -> UploadIdentity:
+    return UploadIdentity("part-1", path, len(data), hashlib.sha256(data).digest())
+
+
+def stored(world: World) -> list[int]:
+    page = world.store.tabular_by_filter(ROBOT, Filter(), PageRequest(limit=10_000))
+    return sorted(row.data["readings"]["i"] for row in page.rows)  # type: ignore[index]
+
+
+def batch(tmp_path: Path, count: int) -> list[tuple[UploadIdentity, bytes]]:
+    files = []
+    for k in range(count):
+        data = small_file(tmp_path, 100 * k)
+        files.append((ident(data, f"sensor/env/Readings/{k}.capture"), data))
+    return files
+
+
+def test_a_batch_stores_every_reading_once_and_a_repeat_changes_nothing(world, tmp_path):
+    files = batch(tmp_path, 4)
+    first = world.ingest.upload_files(ROBOT, files)
+    assert [r.error for r in first] == [""] * 4
+    assert [r.records for r in first] == [5] * 4
+    assert len({r.upload_id for r in first}) == 4
+    expected = sorted(100 * k + i for k in range(4) for i in range(5))
+    assert stored(world) == expected
+    again = world.ingest.upload_files(ROBOT, files)  # the robot never heard the answer
+    assert again == first
+    assert stored(world) == expected
+
+
+def test_a_file_begun_or_finished_through_the_resumable_calls_is_stored_once(world, tmp_path):
+    (begun_id, begun), (done_id, done) = batch(tmp_path, 2)
+    up = world.ingest.open(ROBOT, begun_id, UploadKind.CAPTURE_FILE, b"")
+    world.ingest.write(ROBOT, up.upload_id, 0, begun[:40], zlib.crc32(begun[:40]))
+    finished = world.upload(done, path=done_id.path)
+    results = world.ingest.upload_files(ROBOT, [(begun_id, begun), (done_id, done)])
+    assert results[0].upload_id == up.upload_id  # the same upload, finished here
+    assert results[1].file_id == finished.file_id  # already finished: returned as stored
+    assert stored(world) == sorted([*range(5), *range(100, 105)])
+    assert world.store.get_upload("org-a", up.upload_id).status is UploadStatus.FINISHED
+    assert not (world.store._staging / up.upload_id).exists()
+    # A later resumable finish of the same upload is the same answer, nothing more.
+    assert world.ingest.finish(ROBOT, up.upload_id, begun_id.sha256).file_id == results[0].file_id
+    assert len(stored(world)) == 10
+
+
+def test_a_bad_file_gets_its_own_error_and_the_others_are_stored(world, tmp_path):
+    good = batch(tmp_path, 2)
+    data = small_file(tmp_path, 900)
+    binary = write_binary(tmp_path, b"jpeg bytes").read_bytes()
+    corrupt = data[:-2]
+    bad = [
+        (UploadIdentity("part-1", "wrong-hash.capture", len(data), b"\0" * 32), data),
+        (ident(data, "short.capture"), data[:-1]),
+        (ident(corrupt, "torn.capture"), corrupt),
+        (ident(binary, "camera/c/ReadImage/x.capture"), binary),
+        (UploadIdentity("part-x", "p.capture", len(data), hashlib.sha256(data).digest()), data),
+    ]
+    results = world.ingest.upload_files(
+        Principal("key-p", "org-a", "loc-a", part_id="part-1"), [good[0], *bad, good[1]]
+    )
+    assert results[0].error == results[-1].error == ""
+    codes = [r.error_code for r in results[1:-1]]
+    assert codes == ["INVALID_ARGUMENT"] * 4 + ["PERMISSION_DENIED"]
+    messages = [r.error for r in results[1:-1]]
+    assert "do not hash" in messages[0]
+    assert "identity.size" in messages[1]
+    assert "torn.capture" in messages[2]
+    assert "offset" in messages[2]
+    assert "use OpenUpload" in messages[3]
+    assert stored(world) == sorted([*range(5), *range(100, 105)])
+
+
+def test_too_many_files_or_bytes_in_one_call_is_refused_whole(world, tmp_path):
+    files = batch(tmp_path, 1)
+    with pytest.raises(InvalidArgument, match=f"at most {MAX_FILES}"):
+        world.ingest.upload_files(ROBOT, files * (MAX_FILES + 1))
+    big = world.ingest.limits.max_chunk_bytes // len(files[0][1]) + 1
+    with pytest.raises(InvalidArgument, match="bytes in one call"):
+        world.ingest.upload_files(ROBOT, files * big)
+    assert stored(world) == []
