@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 T = TypeVar("T")
@@ -221,6 +221,18 @@ class Confirmation:
     records: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SmallFile:
+    """A whole small tabular capture file, for ``Uploader.upload_files``."""
+
+    identity: FileIdentity
+    data: bytes
+
+
+SmallOutcome = Confirmation | str
+"""A file's answer in ``upload_files``: stored, or the server's reason it was not taken."""
+
+
 class Uploader(Protocol):
     """What the sync actor needs from the network: resumable, exactly-once uploads.
 
@@ -241,6 +253,17 @@ class Uploader(Protocol):
 
     async def finish(self, upload_id: str, sha256: bytes) -> Confirmation:
         """Verifies the whole file and materializes it; idempotent."""
+        ...
+
+    async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
+        """Stores small tabular capture files whole, in one call and one commit.
+
+        Exactly once per identity, as open + write + finish would. Returns one
+        outcome per file, in order: its ``Confirmation``, or the server's reason
+        it did not take the file (which then goes the resumable way). A failure
+        of the whole call raises as the other methods do; a server without the
+        call raises ``ResumableUnsupported``.
+        """
         ...
 
 

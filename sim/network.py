@@ -24,9 +24,17 @@ from sim.faults import FaultKind
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from actors.ports import Confirmation, FileIdentity, OpenResult, SyncFile, WriteResult
+    from actors.ports import (
+        Confirmation,
+        FileIdentity,
+        OpenResult,
+        SmallFile,
+        SmallOutcome,
+        SyncFile,
+        WriteResult,
+    )
     from sim.cloud import SimCloud
     from sim.conditions import Conditions
     from sim.disk import Incarnation
@@ -172,6 +180,27 @@ class SimUploader:
 
         what = f"{upload_id} @{offset}+{len(data)}"
         return await net.call(self._inc, "WriteChunk", what, content, deliver)
+
+    async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
+        net = self._net
+        contents = [(f.identity.size, f.identity.sha256) for f in files]
+        for f, content in zip(files, contents, strict=True):
+            net.sent[content] += len(f.data)
+            net.labels.setdefault(content, f.identity.path)
+
+        async def deliver() -> list[SmallOutcome]:
+            outcomes = await net.cloud.uploader.upload_files(files)
+            for outcome, content in zip(outcomes, contents, strict=True):
+                if not isinstance(outcome, str):
+                    net.finished.add(content)
+            return outcomes
+
+        try:
+            return await net.call(self._inc, "UploadFiles", f"{len(files)} files", None, deliver)
+        except BaseException:
+            for content in contents:  # each file's upload was interrupted
+                net.interruptions[content] += 1
+            raise
 
     async def finish(self, upload_id: str, sha256: bytes) -> Confirmation:
         net = self._net

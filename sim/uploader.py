@@ -21,18 +21,20 @@ from actors.adapters.cloud_link import status_error
 from actors.adapters.grpc_uploader import (
     FINISH_UPLOAD,
     OPEN_UPLOAD,
+    UPLOAD_FILES,
     WRITE_CHUNK,
     open_request,
+    small_outcome,
 )
 from actors.ports import Confirmation, OpenResult, WriteResult
 from cloud.errors import CloudError
 from cloud.model import UploadIdentity, UploadStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from actors.errors import SyncError
-    from actors.ports import FileIdentity, SyncFile
+    from actors.ports import FileIdentity, SmallFile, SmallOutcome, SyncFile
     from cloud.ingest.resumable import ResumableIngest
     from cloud.model import Principal, UploadRecord
 
@@ -116,6 +118,20 @@ class InProcessUploader:
         return Confirmation(
             file_id=record.file_id, binary_data_ids=record.binary_data_ids, records=record.records
         )
+
+    async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
+        """Stores small tabular capture files whole, in one commit; one outcome per file."""
+        batch = [
+            (
+                UploadIdentity(
+                    f.identity.part_id, f.identity.path, f.identity.size, f.identity.sha256
+                ),
+                f.data,
+            )
+            for f in files
+        ]
+        results = await self._call(UPLOAD_FILES, self._ingest.upload_files, self._principal, batch)
+        return [small_outcome(r.file_id, r.records, r.error_code, r.error) for r in results]
 
     async def _call(self, rpc: str, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
         await trio.lowlevel.checkpoint_if_cancelled()

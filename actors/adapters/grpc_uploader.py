@@ -16,20 +16,24 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, final
 
+from actors.errors import TransientError
 from actors.ports import Confirmation, FileKind, OpenResult, WriteResult
 from protos.gen.ferry.sync import v1 as resumable_pb
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from grpclib.client import Channel
 
     from actors.adapters.cloud_link import CloudLink, Metadata
-    from actors.ports import FileIdentity, SyncFile
+    from actors.ports import FileIdentity, SmallFile, SmallOutcome, SyncFile
 
 _SERVICE = "ResumableUploadService"
 OPEN_UPLOAD = f"{_SERVICE}/OpenUpload"
 WRITE_CHUNK = f"{_SERVICE}/WriteChunk"
 FINISH_UPLOAD = f"{_SERVICE}/FinishUpload"
+UPLOAD_FILES = f"{_SERVICE}/UploadFiles"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KINDS = {
@@ -70,14 +74,14 @@ def open_request(identity: FileIdentity, file: SyncFile) -> resumable_pb.OpenUpl
             part_id=identity.part_id, tags=list(file.tags), dataset_ids=list(file.dataset_ids)
         )
     return resumable_pb.OpenUploadRequest(
-        identity=resumable_pb.FileIdentity(
-            part_id=identity.part_id,
-            path=identity.path,
-            size=identity.size,
-            sha256=identity.sha256,
-        ),
-        kind=_KINDS[file.kind],
-        upload_metadata=metadata,
+        identity=identity_message(identity), kind=_KINDS[file.kind], upload_metadata=metadata
+    )
+
+
+def identity_message(identity: FileIdentity) -> resumable_pb.FileIdentity:
+    """A file's upload identity on the wire."""
+    return resumable_pb.FileIdentity(
+        part_id=identity.part_id, path=identity.path, size=identity.size, sha256=identity.sha256
     )
 
 
@@ -154,3 +158,33 @@ class GrpcUploader:
             binary_data_ids=tuple(reply.binary_data_ids),
             records=reply.records,
         )
+
+    async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
+        """Sends small tabular capture files whole in one ``UploadFiles`` call."""
+        request = resumable_pb.UploadFilesRequest(
+            files=[
+                resumable_pb.SmallFile(identity=identity_message(f.identity), data=f.data)
+                for f in files
+            ]
+        )
+
+        async def attempt(
+            channel: Channel, md: Metadata, timeout_s: float | None
+        ) -> resumable_pb.UploadFilesResponse:
+            stub = resumable_pb.ResumableUploadServiceStub(channel)
+            return await stub.upload_files(request, metadata=md, timeout=timeout_s)
+
+        total = sum(len(f.data) for f in files)
+        reply = await self._link.call(UPLOAD_FILES, attempt, payload_bytes=total)
+        if len(reply.results) != len(files):
+            raise TransientError(
+                f"{len(reply.results)} results for {len(files)} files", where=UPLOAD_FILES
+            )
+        return [small_outcome(r.file_id, r.records, r.error_code, r.error) for r in reply.results]
+
+
+def small_outcome(file_id: str, records: int, error_code: str, error: str) -> SmallOutcome:
+    """One ``UploadFiles`` result as the port's outcome."""
+    if error_code:
+        return f"{error_code}: {error}"
+    return Confirmation(file_id=file_id, records=records)

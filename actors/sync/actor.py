@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn, final
 import trio
 
 from actors.ports import SyncFile
+from actors.sync.batch import LINGER_S, MAX_FILES, batchable, run_batch
 from actors.sync.files import retry_failed
 from actors.sync.fsm import Phase
 from actors.sync.limiter import BandwidthLimiter
@@ -287,14 +288,32 @@ class SyncActor:
     async def _worker(
         self, ctx: WorkerContext, receive: trio.MemoryReceiveChannel[SyncFile]
     ) -> None:
+        """Takes files one by one; a small capture file starts a batch (``actors.sync.batch``)."""
+        held: SyncFile | None = None
         with receive:
-            async for file in receive:
-                state: FileState | None = None
+            while True:
+                if held is not None:
+                    file, held = held, None
+                else:
+                    try:
+                        file = await receive.receive()
+                    except trio.EndOfChannel:
+                        return
+                batch = not ctx.status.batch_unsupported and batchable(file, ctx.chunk_bytes)
+                files = [file]
+                if batch:
+                    files, held = await _gather(file, receive, ctx.chunk_bytes)
+                states: list[FileState | None] = []
                 try:
-                    state = await FileJob(ctx, file).run()
+                    if batch:
+                        states = await run_batch(ctx, files)
+                    else:
+                        states = [await FileJob(ctx, file).run()]
                 finally:
-                    for pass_ in self._claims.pop(file.path, []):
-                        pass_.file_done(file.size, state)
+                    for index, done in enumerate(files):
+                        state = states[index] if index < len(states) else None
+                        for pass_ in self._claims.pop(done.path, []):
+                            pass_.file_done(done.size, state)
 
     # ------------------------------------------------------------ scheduling
 
@@ -404,3 +423,25 @@ class SyncActor:
             for owner in owners:
                 owner.file_done(file.size, None)
             raise
+
+
+async def _gather(
+    first: SyncFile, receive: trio.MemoryReceiveChannel[SyncFile], chunk_bytes: int
+) -> tuple[list[SyncFile], SyncFile | None]:
+    """``first`` and the small files that follow it within ``LINGER_S``, up to one chunk.
+
+    Returns the batch and the file that ended it (not batchable, or over the
+    byte budget), which the worker takes next.
+    """
+    files, size = [first], first.size
+    with trio.move_on_after(LINGER_S):
+        while len(files) < MAX_FILES:
+            try:
+                file = await receive.receive()
+            except trio.EndOfChannel:
+                break
+            if not batchable(file, chunk_bytes) or size + file.size > chunk_bytes:
+                return files, file
+            files.append(file)
+            size += file.size
+    return files, None

@@ -20,6 +20,7 @@ from actors.codec import FAILED_DIR, WireError, decode_header
 from actors.errors import PermanentError, TransientError
 from actors.ports import FileIdentity, FileKind
 from actors.recovery import move_to_failed
+from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -104,9 +105,11 @@ def read_chunk(fs: FileSystem, path: Path, offset: int, length: int) -> bytes:
 @final
 @dataclass(frozen=True, slots=True)
 class CaptureCheck:
-    """What a cheap pass over a capture file found: its number of records."""
+    """What a cheap pass over a capture file found: its number of records, and whether
+    its header says tabular (readings) rather than binary (images and the like)."""
 
     records: int
+    tabular: bool = False
 
 
 def inspect_capture(fs: FileSystem, path: Path) -> CaptureCheck:
@@ -126,7 +129,7 @@ def inspect_capture(fs: FileSystem, path: Path) -> CaptureCheck:
     size = fs.size(path)
     handle = fs.open_read(path)
     try:
-        pos = _check_header(handle, path, size)
+        pos, tabular = _check_header(handle, path, size)
         records = 0
         while (frame := _frame_length(handle, path, pos, size, "record")) is not None:
             pos = frame[0] + frame[1]
@@ -134,11 +137,11 @@ def inspect_capture(fs: FileSystem, path: Path) -> CaptureCheck:
             records += 1
     finally:
         handle.close()
-    return CaptureCheck(records)
+    return CaptureCheck(records, tabular)
 
 
-def _check_header(handle: BinaryIO, path: Path, size: int) -> int:
-    """Reads and decodes the header; returns the offset just after it."""
+def _check_header(handle: BinaryIO, path: Path, size: int) -> tuple[int, bool]:
+    """Reads and decodes the header; returns the offset just after it and if it is tabular."""
     frame = _frame_length(handle, path, 0, size, "header")
     if frame is None:
         raise _corrupt(path, 0, "empty file: no header")
@@ -147,10 +150,10 @@ def _check_header(handle: BinaryIO, path: Path, size: int) -> int:
     if len(header) < length:
         raise _corrupt(path, 0, f"header declares {length} bytes, read {len(header)}")
     try:
-        decode_header(header)
+        decoded = decode_header(header)
     except WireError as exc:
         raise _corrupt(path, 0, f"unreadable header: {exc}") from None
-    return start + length
+    return start + length, decoded.type == datasync.DataType.TABULAR_SENSOR
 
 
 def _frame_length(
@@ -199,6 +202,11 @@ def delete_synced(fs: FileSystem, path: Path) -> None:
     # A missing directory means the file's entry is gone with it.
     with contextlib.suppress(FileNotFoundError):
         fs.fsync_dir(path.parent)
+
+
+def unlink_synced(fs: FileSystem, path: Path) -> None:
+    """Deletes an uploaded file, leaving the directory fsync to the caller (batched deletes)."""
+    _unlink_quietly(fs, path)
 
 
 def park(fs: FileSystem, file: SyncFile, reason: str) -> Path:

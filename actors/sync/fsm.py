@@ -7,7 +7,7 @@ interleaving of failures directly (STYLE.md §11, OTP ``statem``).
 Phases::
 
     PENDING ─Start─► OPENING ─Opened─► UPLOADING(offset) ─ChunkWritten…─► FINISHING
-       │                 │ Opened(finished)                                  │ Finished
+       │                 │ Opened(finished) | Batched                        │ Finished
        │                 └──────────────────────────► CONFIRMED ◄───────────┘
        │ Start (compat)                                   │ Deleted
        └─────────────► WHOLE ─WholeUploaded─────────────► │ ──► DELETED
@@ -100,6 +100,14 @@ class Finished:
 
 @final
 @dataclass(frozen=True, slots=True)
+class Batched:
+    """The cloud durably stored the whole file, sent with others in one UploadFiles call."""
+
+    file_id: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class WholeUploaded:
     """A Viam-compatible whole-file upload succeeded."""
 
@@ -151,6 +159,7 @@ Event = (
     | Opened
     | ChunkWritten
     | Finished
+    | Batched
     | WholeUploaded
     | Unsupported
     | Failed
@@ -296,6 +305,8 @@ def step(state: FileState, event: Event) -> tuple[FileState, list[Action]]:
             return _written(state, event)
         case Finished() if state.phase is Phase.FINISHING:
             return _confirm(state, event.file_id)
+        case Batched() if state.phase is Phase.OPENING:
+            return _confirm(dataclasses.replace(state, sent_upto=state.size), event.file_id)
         case WholeUploaded() if state.phase is Phase.WHOLE:
             return _confirm(state, event.file_id)
         case Unsupported() if state.phase is Phase.OPENING:

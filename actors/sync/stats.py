@@ -98,6 +98,8 @@ class SyncStatus:
     reach: Reachability = field(default_factory=Reachability)
     files: dict[Path, FileProgress] = field(default_factory=dict)
     compat: bool = False
+    batch_unsupported: bool = False
+    """The cloud answered UNIMPLEMENTED to UploadFiles: small files go one by one."""
     error: str = ""
     selective: str = ""
     last_pass_wall_ns: int = 0

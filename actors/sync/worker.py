@@ -22,16 +22,28 @@ from typing import TYPE_CHECKING, final
 import outcome
 import trio
 
-from actors.errors import OfflineError, PermanentError, ResumableUnsupported, TransientError
+from actors.errors import (
+    OfflineError,
+    PermanentError,
+    ResumableUnsupported,
+    TransientError,
+)
 from actors.planted import Bug, planted
 from actors.ports import FileKind
 from actors.sync import fsm
-from actors.sync.files import compute_identity, delete_synced, inspect_capture, park, read_chunk
+from actors.sync.files import (
+    compute_identity,
+    delete_synced,
+    inspect_capture,
+    park,
+    read_chunk,
+)
 from actors.sync.stats import FileProgress
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from actors.ports import (
         BlockingRunner,
@@ -74,6 +86,25 @@ class WorkerContext:
 
 
 @final
+@dataclass(frozen=True)
+class Prepared:
+    """What a batch (``actors.sync.batch``) already did for a file before its job runs.
+
+    ``answer`` stands in for the cloud's answer to the file's first OpenUpload:
+    ``Batched`` when the batch stored it, or ``None`` to ask the cloud as usual.
+    A confirmed file's delete is handed to the batch (``deletions``), which
+    unlinks all of them in one go when its files are done and then fsyncs each
+    directory once; a crash before that leaves files the cloud already holds,
+    which the next start finds FINISHED and deletes without uploading.
+    """
+
+    records: int
+    identity: FileIdentity
+    answer: fsm.Batched | None
+    deletions: list[Path]
+
+
+@final
 class FileJob:
     """Takes one file from found to deleted, parked in failed/, or left for the next pass.
 
@@ -82,10 +113,14 @@ class FileJob:
         await FileJob(ctx, file).run()
     """
 
-    def __init__(self, ctx: WorkerContext, file: SyncFile) -> None:
+    def __init__(
+        self, ctx: WorkerContext, file: SyncFile, prepared: Prepared | None = None
+    ) -> None:
         self._ctx = ctx
         self._file = file
-        self._identity: FileIdentity | None = None
+        self._prepared = prepared
+        self._answer = prepared.answer if prepared is not None else None
+        self._identity: FileIdentity | None = prepared.identity if prepared is not None else None
         self._records = 0
         self._ahead = _ReadAhead(ctx, file)
         state = fsm.initial(file.size, ctx.chunk_bytes, compat=ctx.status.compat)
@@ -131,6 +166,9 @@ class FileJob:
     async def _precheck(self) -> fsm.Event | None:
         """Capture files: an unreadable header parks the file; no readings deletes it."""
         ctx, file = self._ctx, self._file
+        if self._prepared is not None:  # the batch checked it
+            self._records = self._prepared.records
+            return fsm.Start()
         if file.kind is not FileKind.CAPTURE:
             return fsm.Start()
         try:
@@ -186,6 +224,10 @@ class FileJob:
     async def _dispatch(self, action: fsm.Action) -> fsm.Event | None:
         ctx, file = self._ctx, self._file
         match action:
+            case fsm.Open() if self._answer is not None:
+                answer, self._answer = self._answer, None  # only the first Open
+                ctx.status.counters.bytes_sent += file.size
+                return answer
             case fsm.Open():
                 identity = await self._require_identity()
                 if planted(Bug.IDENTITY_PER_ATTEMPT):
@@ -235,7 +277,10 @@ class FileJob:
             case fsm.Delete():
                 if ctx.on_point is not None:
                     ctx.on_point("confirmed", file)
-                await ctx.runner.run(delete_synced, ctx.fs, file.path)
+                if self._prepared is not None:
+                    self._prepared.deletions.append(file.path)  # the batch deletes it
+                else:
+                    await ctx.runner.run(delete_synced, ctx.fs, file.path)
                 return fsm.Deleted()
             case fsm.MoveToFailed(reason):
                 try:

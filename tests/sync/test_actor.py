@@ -12,6 +12,7 @@ import logging
 import pytest
 import trio
 
+from actors.errors import ResumableUnsupported
 from cloud.model import Filter
 from tests.sync.world import PRINCIPAL, make_world, running
 
@@ -234,10 +235,12 @@ async def test_without_a_cloud_section_a_manual_sync_says_why(autojump_clock, tm
 
 
 async def test_memory_is_bounded_by_workers_not_by_backlog(autojump_clock, tmp_path):
-    """A 300-file backlog never has more than threads + 1 files claimed at once (O(threads))."""
+    """A 300-file backlog never has more claimed at once than each worker's batch (at most
+    one chunk of bytes) and the file that ended it, plus the one being handed out:
+    O(threads x chunk), not O(backlog)."""
     world = make_world(tmp_path)
     for t in range(300):
-        world.capture_file(1, t=t)
+        size = world.capture_file(1, t=t).stat().st_size
     actor = world.actor(world.plan(threads=3))
     peak = 0
 
@@ -249,7 +252,8 @@ async def test_memory_is_bounded_by_workers_not_by_backlog(autojump_clock, tmp_p
     async with running(actor):
         await actor.sync_now(wait=True)
     assert world.cloud_readings() == 300
-    assert 1 <= peak <= 4
+    per_batch = max(1, world.plan().chunk_bytes // size)
+    assert 1 <= peak <= 3 * (per_batch + 1) + 1
 
 
 async def test_a_manual_sync_cuts_a_long_backoff_short(autojump_clock, tmp_path):
@@ -416,3 +420,47 @@ async def test_the_next_chunk_is_read_while_the_current_one_is_uploaded_and_read
     for this, nxt in itertools.pairwise(offsets):
         assert events.index(("send", this)) < events.index(("read", nxt))
         assert events.index(("read", nxt)) < events.index(("acked", this))
+
+
+async def test_small_files_go_in_batches_and_a_lost_batch_answer_duplicates_nothing(
+    autojump_clock, tmp_path
+):
+    """Guarantees 1-3 for batches: one call carries many files, a lost answer is harmless."""
+    world = make_world(tmp_path)
+    for t in range(40):
+        size = world.capture_file(1, t=t).stat().st_size
+    per_batch = 8
+    world.net.fate = lambda rpc, n: "lose" if (rpc, n) == ("batch", 1) else "ok"
+    plan = world.plan(threads=1, chunk_bytes=per_batch * size)
+    async with running(world.actor(plan)) as actor:
+        result = await actor.sync_now(wait=True)
+    assert (result.files, result.confirmed) == (40, 40)
+    assert world.cloud_readings() == 40
+    assert world.local_files() == []
+    # Five batches of eight. The first one's answer was lost: its files went one by one
+    # and found themselves stored (no chunk written); the others needed one call each.
+    assert world.net.calls["batch"] == 5
+    assert world.net.calls["open"] == per_batch
+    assert world.net.calls["write"] == 0
+    assert actor.status.counters.files_uploaded == 40 - per_batch
+
+
+async def test_without_upload_files_small_files_go_one_by_one(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    for t in range(5):
+        world.capture_file(1, t=t)
+    real = world.net.upload_files
+
+    async def unimplemented(files):  # type: ignore[no-untyped-def]
+        world.net.calls["batch"] += 1
+        raise ResumableUnsupported("UNIMPLEMENTED: no UploadFiles", where="UploadFiles")
+
+    world.net.upload_files = unimplemented  # type: ignore[method-assign]
+    async with running(world.actor(world.plan(threads=1, chunk_bytes=64 * 1024))) as actor:
+        await actor.sync_now(wait=True)
+        await actor.sync_now(wait=True)  # a later pass does not ask again
+    assert world.cloud_readings() == 5
+    assert world.net.calls["batch"] == 1
+    assert world.net.calls["open"] == 5
+    assert not actor.status.compat  # the resumable service is still used
+    del real

@@ -24,9 +24,15 @@ import trio
 
 from actors.adapters.aio import open_aio_loop
 from actors.adapters.cloud_link import CloudLink
-from actors.adapters.grpc_uploader import FINISH_UPLOAD, OPEN_UPLOAD, WRITE_CHUNK, GrpcUploader
+from actors.adapters.grpc_uploader import (
+    FINISH_UPLOAD,
+    OPEN_UPLOAD,
+    UPLOAD_FILES,
+    WRITE_CHUNK,
+    GrpcUploader,
+)
 from actors.errors import OfflineError, PermanentError, TransientError
-from actors.ports import FileIdentity, FileKind, SyncFile
+from actors.ports import Confirmation, FileIdentity, FileKind, SmallFile, SyncFile
 from cloud.model import Principal
 from sim.uploader import InProcessUploader
 from tests.cli.captures import write_binary, write_tabular
@@ -274,3 +280,27 @@ async def test_a_malformed_identity_is_permanent(env: Env):
     with pytest.raises(PermanentError, match=r"identity\.sha256") as caught:
         await env.uploader().open(ident, file)
     assert caught.value.where == OPEN_UPLOAD
+
+
+async def test_small_files_in_one_call_are_stored_once_and_a_bad_one_is_named(env: Env):
+    files = [env.capture(5, name=f"c{k}") for k in range(3)]
+    smalls = [SmallFile(identity_of(f), f.path.read_bytes()) for f in files]
+    bad = b"\x05abc"
+    torn = SmallFile(FileIdentity(PART, "torn.capture", 4, hashlib.sha256(bad).digest()), bad)
+    uploader = env.uploader()
+    first = await uploader.upload_files([*smalls, torn])
+    assert [isinstance(o, Confirmation) for o in first] == [True, True, True, False]
+    assert isinstance(first[3], str)
+    assert first[3].startswith("INVALID_ARGUMENT")
+    assert "torn.capture" in first[3]
+    again = await uploader.upload_files(smalls)  # a lost answer: the same batch again
+    assert again == first[:3]
+    assert len(env.cloud.readings()) == 15
+
+
+async def test_an_oversized_batch_is_permanent_naming_upload_files(env: Env):
+    file = env.capture(5)
+    small = SmallFile(identity_of(file), file.path.read_bytes())
+    with pytest.raises(PermanentError) as raised:
+        await env.uploader().upload_files([small] * 1025)
+    assert raised.value.where == UPLOAD_FILES

@@ -32,11 +32,18 @@ from sim.uploader import InProcessUploader
 from tests.cli.captures import write_tabular
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
     from pathlib import Path
 
     from actors.codec import JsonValue
-    from actors.ports import FileIdentity, OpenResult, SyncFile, WriteResult
+    from actors.ports import (
+        FileIdentity,
+        OpenResult,
+        SmallFile,
+        SmallOutcome,
+        SyncFile,
+        WriteResult,
+    )
 
 PART = "part-1"
 PRINCIPAL = Principal("key-1", "org-1", "loc-1")
@@ -91,6 +98,16 @@ class Lossy:
 
     async def finish(self, upload_id: str, sha256: bytes) -> Confirmation:
         return await self._route("finish", lambda: self.inner.finish(upload_id, sha256))
+
+    async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
+        async def call() -> list[SmallOutcome]:
+            outcomes = await self.inner.upload_files(files)
+            for f, outcome in zip(files, outcomes, strict=True):
+                if not isinstance(outcome, str):
+                    self.chunk_bytes_delivered += len(f.data)
+            return outcomes
+
+        return await self._route("batch", call)
 
 
 @dataclass

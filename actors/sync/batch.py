@@ -1,0 +1,177 @@
+"""Small tabular capture files go to the cloud many at a time (``UploadFiles``).
+
+A backlog of small files paid three calls and several fsyncs per file on the
+resumable path. A worker that receives a small file instead gathers up to
+``MAX_FILES`` of them (as many as arrive within ``LINGER_S``, up to one chunk of
+bytes) and sends them whole in one call. Then each file continues through its
+own state machine (``FileJob`` with ``Prepared``): the call's answer stands in
+for the cloud's answer to the file's first OpenUpload. A stored file is
+confirmed and deleted. A file the cloud refused, or every file when the call
+failed, goes the resumable path at once, as if batching did not exist (the
+failed call counts as one retry, and as one offline report when the cloud
+could not be reached; the first file's own backoff then paces the rest).
+The batch's deletes are made together when its files are done: every file
+unlinked, then each directory fsynced once, in one call to the runner.
+
+Exactly-once holds as on the resumable path: the cloud keys each file by its
+identity, so a batch sent again after a lost answer stores nothing twice.
+Memory stays O(chunk) per worker: a batch holds at most one chunk of bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from actors.errors import OfflineError, PermanentError, ResumableUnsupported, SyncError
+from actors.planted import Bug, planted
+from actors.ports import FileIdentity, FileKind, SmallFile
+from actors.sync import fsm
+from actors.sync.files import (
+    CaptureCheck,
+    delete_synced,
+    inspect_capture,
+    read_chunk,
+    unlink_synced,
+)
+from actors.sync.worker import MIN_BYTES_PER_S, FileJob, Prepared
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from actors.ports import FileSystem, SyncFile
+    from actors.sync.worker import WorkerContext
+
+LOGGER = logging.getLogger("ferry.sync")
+
+MAX_FILES = 256
+"""Files per UploadFiles call (the cloud takes up to 1,024)."""
+LINGER_S = 0.005
+"""How long a worker waits for more small files before it sends what it has."""
+
+
+def batchable(file: SyncFile, chunk_bytes: int) -> bool:
+    """Whether ``file`` may go in a batch: a capture file of at most one chunk, no extra tags.
+
+    Tags and dataset ids from the walker travel in an upload's metadata, which
+    ``UploadFiles`` does not carry; such files take the resumable path.
+    """
+    return (
+        file.kind is FileKind.CAPTURE
+        and 0 < file.size <= chunk_bytes
+        and not file.tags
+        and not file.dataset_ids
+    )
+
+
+def read_small(
+    fs: FileSystem, files: Sequence[SyncFile], part_id: str
+) -> list[tuple[CaptureCheck, FileIdentity, bytes] | None]:
+    """Each file's check, identity and bytes, or ``None`` if it should not be batched.
+
+    ``None`` for a binary or empty capture file, or one that cannot be read or
+    checked: its own job meets it again and deals with it (parks, deletes, retries).
+    """
+    out: list[tuple[CaptureCheck, FileIdentity, bytes] | None] = []
+    for file in files:
+        try:
+            check = inspect_capture(fs, file.path)
+            if not check.tabular or check.records == 0:
+                out.append(None)
+                continue
+            data = read_chunk(fs, file.path, 0, file.size)
+        except (OSError, SyncError):
+            out.append(None)
+            continue
+        identity = FileIdentity(part_id, file.relpath, len(data), hashlib.sha256(data).digest())
+        out.append((check, identity, data))
+    return out
+
+
+async def run_batch(ctx: WorkerContext, files: Sequence[SyncFile]) -> list[fsm.FileState | None]:
+    """Uploads ``files`` in one call where it can; returns each file's last state, in order."""
+    read = await ctx.runner.run(read_small, ctx.fs, files, ctx.part_id)
+    small = [(i, r) for i, r in enumerate(read) if r is not None]
+    answers: dict[int, fsm.Batched] = {}
+    if small and not ctx.status.batch_unsupported:
+        if planted(Bug.DELETE_BEFORE_CONFIRM):  # the simulator's planted bug, as in Finish
+            for i, _ in small:
+                await ctx.runner.run(delete_synced, ctx.fs, files[i].path)
+        answers = await _send(ctx, [(i, identity, data) for i, (_, identity, data) in small])
+    deletions: list[Path] = []
+    states: list[fsm.FileState | None] = []
+    try:
+        for i, file in enumerate(files):
+            got = read[i]
+            prepared = None
+            if got is not None:
+                prepared = Prepared(got[0].records, got[1], answers.get(i), deletions)
+            states.append(await FileJob(ctx, file, prepared).run())
+    finally:
+        if deletions:  # confirmed files: deleted even if the worker is being cancelled
+            with trio.CancelScope(shield=True):
+                await ctx.runner.run(delete_all_synced, ctx.fs, deletions)
+    return states
+
+
+async def _send(
+    ctx: WorkerContext, batch: list[tuple[int, FileIdentity, bytes]]
+) -> dict[int, fsm.Batched]:
+    """One UploadFiles call; each file's answer to stand in for its first OpenUpload."""
+    files = [SmallFile(identity, data) for _, identity, data in batch]
+    if planted(Bug.IDENTITY_PER_ATTEMPT):
+        files = [
+            SmallFile(
+                FileIdentity(
+                    f.identity.part_id,
+                    f"{f.identity.path}#{ctx.rng.getrandbits(32):08x}",
+                    f.identity.size,
+                    f.identity.sha256,
+                ),
+                f.data,
+            )
+            for f in files
+        ]
+    total = sum(len(f.data) for f in files)
+    limit = 2 * (ctx.rpc_timeout_s + total / MIN_BYTES_PER_S)  # the worker's backstop
+    try:
+        with trio.move_on_after(limit) as scope:
+            outcomes = await ctx.uploader.upload_files(files)
+        if scope.cancelled_caught:
+            raise OfflineError(f"no answer within {limit:.1f} s", where="UploadFiles")
+    except ResumableUnsupported:
+        ctx.status.batch_unsupported = True
+        LOGGER.info("the cloud has no UploadFiles: small files go one by one")
+        return {}
+    except PermanentError as exc:  # the call itself was refused: a bug, not the files
+        LOGGER.warning("UploadFiles refused a batch of %d files: %s", len(files), exc)
+        return {}
+    except SyncError as exc:  # offline or transient: the files go alone
+        ctx.status.counters.retries += 1
+        if isinstance(exc, OfflineError):
+            ctx.status.reach.failed(trio.current_time(), str(exc))
+        LOGGER.debug("UploadFiles of %d files failed: %s", len(files), exc)
+        return {}
+    ctx.status.reach.reached(trio.current_time())
+    answers: dict[int, fsm.Batched] = {}
+    for (i, identity, _), outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, str):
+            LOGGER.info("%s: not taken in a batch (%s); uploading it alone", identity.path, outcome)
+        else:
+            answers[i] = fsm.Batched(outcome.file_id)
+    return answers
+
+
+def delete_all_synced(fs: FileSystem, paths: Sequence[Path]) -> None:
+    """Deletes uploaded files, then fsyncs each of their directories once."""
+    for path in paths:
+        unlink_synced(fs, path)
+    for directory in sorted({path.parent for path in paths}):
+        try:
+            fs.fsync_dir(directory)
+        except FileNotFoundError:
+            continue  # the directory went with its files
