@@ -30,6 +30,7 @@ from actors.sync.backoff import MAX_DELAY_S, backoff_delay
 from actors.sync.fsm import (
     TERMINAL,
     Action,
+    Batched,
     Cancel,
     ChunkWritten,
     Delete,
@@ -184,6 +185,16 @@ def test_opened_finished_deletes_without_uploading():
     assert state.offset == SIZE
     assert actions == [Delete()]
     assert state.sent_upto == 0, "nothing was sent"
+
+
+def test_a_batched_file_is_confirmed_then_deleted_as_sent_whole():
+    """UploadFiles stored it: confirmation (guarantee 3), the whole file counted as sent."""
+    state, actions = step(reach(Phase.OPENING), Batched("file-5"))
+    assert state.phase is Phase.CONFIRMED
+    assert (state.confirmed, state.file_id, state.offset) == (True, "file-5", SIZE)
+    assert state.sent_upto == SIZE
+    assert state.resent_bytes == 0
+    assert actions == [Delete()]
 
 
 def test_unsupported_falls_back_to_a_whole_file_upload():
@@ -434,6 +445,7 @@ EVENTS: list[Event] = [
     Opened(UID, 0, False),
     ChunkWritten(0, accepted=True),
     Finished("f"),
+    Batched("f"),
     WholeUploaded("f"),
     Unsupported(),
     Failed(Failure.TRANSIENT, "x"),
@@ -445,7 +457,7 @@ EVENTS: list[Event] = [
 
 ACCEPTED: dict[Phase, set[type]] = {
     Phase.PENDING: {Start, Kick, Cancel},
-    Phase.OPENING: {Opened, Unsupported, Failed, Kick, Cancel},
+    Phase.OPENING: {Opened, Batched, Unsupported, Failed, Kick, Cancel},
     Phase.UPLOADING: {ChunkWritten, Failed, Kick, Cancel},
     Phase.FINISHING: {Finished, Failed, Kick, Cancel},
     Phase.WHOLE: {WholeUploaded, Failed, Kick, Cancel},
