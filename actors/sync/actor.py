@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn, final
 import trio
 
 from actors.ports import SyncFile
-from actors.sync.batch import LINGER_S, MAX_FILES, batchable, run_batch
+from actors.sync.batch import LINGER_S, MAX_FILES, batch_budget, batchable, run_batch
 from actors.sync.files import retry_failed
 from actors.sync.fsm import Phase
 from actors.sync.limiter import BandwidthLimiter
@@ -428,19 +428,19 @@ class SyncActor:
 async def _gather(
     first: SyncFile, receive: trio.MemoryReceiveChannel[SyncFile], chunk_bytes: int
 ) -> tuple[list[SyncFile], SyncFile | None]:
-    """``first`` and the small files that follow it within ``LINGER_S``, up to one chunk.
+    """``first`` and the small files that follow it within ``LINGER_S``, up to the budget.
 
     Returns the batch and the file that ended it (not batchable, or over the
     byte budget), which the worker takes next.
     """
-    files, size = [first], first.size
+    files, size, budget = [first], first.size, batch_budget(chunk_bytes)
     with trio.move_on_after(LINGER_S):
         while len(files) < MAX_FILES:
             try:
                 file = await receive.receive()
             except trio.EndOfChannel:
                 break
-            if not batchable(file, chunk_bytes) or size + file.size > chunk_bytes:
+            if not batchable(file, chunk_bytes) or size + file.size > budget:
                 return files, file
             files.append(file)
             size += file.size
