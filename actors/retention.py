@@ -21,7 +21,13 @@ import trio
 from actors.codec import CAPTURE_EXT, FAILED_DIR, stem_time_ns
 from actors.errors import PermanentError
 from actors.planted import Bug, planted
-from actors.retention_policy import CaptureFileInfo, Reason, RetentionSettings, decide
+from actors.retention_policy import (
+    CaptureFileInfo,
+    Reason,
+    RetentionSettings,
+    decide,
+    needs_listing,
+)
 from actors.sync.files import delete_synced, inspect_capture
 
 if TYPE_CHECKING:
@@ -161,7 +167,12 @@ class RetentionActor:
     async def _check_dir(self, settings: RetentionSettings) -> RetentionDecision:
         seams = self._seams
         usage = await self._usage(settings)
-        files, total = await seams.runner.run(_list_capture_files, seams.fs, settings.capture_dir)
+        files: list[CaptureFileInfo] = []
+        total = 0
+        if needs_listing(settings, usage):
+            files, total = await seams.runner.run(
+                _list_capture_files, seams.fs, settings.capture_dir
+            )
         decision = decide(settings, usage, files, total, seams.in_progress(), seams.clock.now_ns())
         for deletion in decision.deletions:
             await self._delete(deletion.file, deletion.reason)

@@ -236,6 +236,21 @@ def deletion_candidates(
     return out
 
 
+def needs_listing(settings: RetentionSettings, usage: DiskStats) -> bool:
+    """Whether a check must list the capture dir, or ``decide`` with no files is the answer.
+
+    Without an age or size cap and with the disk under its threshold, no rule can
+    delete anything, and the pause depends only on the free bytes. Skipping the
+    listing then keeps a check O(1), whatever the backlog (the listing is
+    O(files)): this is almost every check on a healthy robot.
+    """
+    return (
+        settings.max_age_ns is not None
+        or settings.max_capture_dir_bytes is not None
+        or usage.used_fraction >= settings.disk_usage_threshold
+    )
+
+
 def decide(
     settings: RetentionSettings,
     usage: DiskStats,

@@ -33,6 +33,7 @@ from actors.retention_policy import (
     decide,
     deletion_candidates,
     is_deletable,
+    needs_listing,
 )
 
 CAP = Path("/data/capture")
@@ -492,3 +493,29 @@ def test_decide_is_deterministic_under_permutation_of_files(sc: Scenario, seed: 
     shuffled = list(sc.files)
     random.Random(seed).shuffle(shuffled)  # one draw, not one per swap: keeps the test fast
     assert sc.run(shuffled) == sc.run()
+
+
+@given(scenarios())
+def test_a_check_that_skips_the_listing_decides_exactly_as_one_that_lists(sc: Scenario):
+    """``needs_listing`` false: no rule could use the files, so deciding on none is the same."""
+    if needs_listing(sc.settings, sc.usage):
+        return
+    no_listing = decide(sc.settings, sc.usage, [], 0, sc.in_progress, NOW)
+    assert no_listing == sc.run()
+
+
+@pytest.mark.parametrize(
+    ("changes", "used_pct", "needed"),
+    [
+        ({}, 89, False),
+        ({}, 90, True),
+        ({"max_age_ns": NS_PER_HOUR}, 10, True),
+        ({"max_capture_dir_bytes": 10**9}, 10, True),
+        ({"min_free_bytes": 10**9}, 10, False),  # the pause needs only the free bytes
+    ],
+)
+def test_only_caps_or_a_disk_at_its_threshold_need_the_listing(
+    changes: dict[str, int], used_pct: int, needed: bool
+):
+    settings = RetentionSettings(CAP, **changes)  # type: ignore[arg-type]
+    assert needs_listing(settings, disk(used_pct)) is needed
