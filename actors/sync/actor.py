@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, NoReturn, final
 import trio
 
 from actors.ports import SyncFile
-from actors.sync.batch import LINGER_S, MAX_FILES, batch_budget, batchable, run_batch
+from actors.sync.batch import (
+    LINGER_S,
+    MAX_FILES,
+    Batch,
+    batch_budget,
+    batchable,
+    read_batch,
+    run_batch,
+)
 from actors.sync.files import retry_failed
 from actors.sync.fsm import Phase
 from actors.sync.limiter import BandwidthLimiter
@@ -288,9 +296,40 @@ class SyncActor:
     async def _worker(
         self, ctx: WorkerContext, receive: trio.MemoryReceiveChannel[SyncFile]
     ) -> None:
-        """Takes files one by one; a small capture file starts a batch (``actors.sync.batch``)."""
+        """One worker: a file at a time, or a batch of small ones (``actors.sync.batch``).
+
+        Two stages: ``_take`` receives files, gathers small ones into batches and
+        reads them; this task uploads. The hand-over channel is unbuffered, so
+        the next batch is read while this one is on the wire, and a worker holds
+        at most two batches.
+        """
+        work_send, work = trio.open_memory_channel[SyncFile | Batch](0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._take, ctx, receive, work_send)
+            with work:
+                async for item in work:
+                    files = item.files if isinstance(item, Batch) else [item]
+                    states: list[FileState | None] = []
+                    try:
+                        if isinstance(item, Batch):
+                            states = await run_batch(ctx, item)
+                        else:
+                            states = [await FileJob(ctx, item).run()]
+                    finally:
+                        for index, done in enumerate(files):
+                            state = states[index] if index < len(states) else None
+                            for pass_ in self._claims.pop(done.path, []):
+                                pass_.file_done(done.size, state)
+
+    async def _take(
+        self,
+        ctx: WorkerContext,
+        receive: trio.MemoryReceiveChannel[SyncFile],
+        work: trio.MemorySendChannel[SyncFile | Batch],
+    ) -> None:
+        """A worker's first stage: files in, single files or read batches out."""
         held: SyncFile | None = None
-        with receive:
+        with receive, work:
             while True:
                 if held is not None:
                     file, held = held, None
@@ -299,21 +338,11 @@ class SyncActor:
                         file = await receive.receive()
                     except trio.EndOfChannel:
                         return
-                batch = not ctx.status.batch_unsupported and batchable(file, ctx.chunk_bytes)
-                files = [file]
-                if batch:
-                    files, held = await _gather(file, receive, ctx.chunk_bytes)
-                states: list[FileState | None] = []
-                try:
-                    if batch:
-                        states = await run_batch(ctx, files)
-                    else:
-                        states = [await FileJob(ctx, file).run()]
-                finally:
-                    for index, done in enumerate(files):
-                        state = states[index] if index < len(states) else None
-                        for pass_ in self._claims.pop(done.path, []):
-                            pass_.file_done(done.size, state)
+                if ctx.status.batch_unsupported or not batchable(file, ctx.chunk_bytes):
+                    await work.send(file)
+                    continue
+                files, held = await _gather(file, receive, ctx.chunk_bytes)
+                await work.send(await read_batch(ctx, files))
 
     # ------------------------------------------------------------ scheduling
 
