@@ -40,7 +40,7 @@ from actors.sync.worker import FileJob, WorkerContext
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
@@ -316,10 +316,7 @@ class SyncActor:
                         else:
                             states = [await FileJob(ctx, item).run()]
                     finally:
-                        for index, done in enumerate(files):
-                            state = states[index] if index < len(states) else None
-                            for pass_ in self._claims.pop(done.path, []):
-                                pass_.file_done(done.size, state)
+                        self._release(files, states)
 
     async def _take(
         self,
@@ -327,22 +324,38 @@ class SyncActor:
         receive: trio.MemoryReceiveChannel[SyncFile],
         work: trio.MemorySendChannel[SyncFile | Batch],
     ) -> None:
-        """A worker's first stage: files in, single files or read batches out."""
-        held: SyncFile | None = None
-        with receive, work:
-            while True:
-                if held is not None:
-                    file, held = held, None
-                else:
-                    try:
-                        file = await receive.receive()
-                    except trio.EndOfChannel:
-                        return
-                if ctx.status.batch_unsupported or not batchable(file, ctx.chunk_bytes):
-                    await work.send(file)
-                    continue
-                files, held = await _gather(file, receive, ctx.chunk_bytes)
-                await work.send(await read_batch(ctx, files))
+        """A worker's first stage: files in, single files or read batches out.
+
+        ``pending`` holds every file taken but not yet handed over, so a cancel at
+        any await (a reconfigure, shutdown) releases their claims: a claim left
+        behind would keep the file out of every later pass.
+        """
+        pending: list[SyncFile] = []
+        try:
+            with receive, work:
+                while True:
+                    if not pending:
+                        try:
+                            pending.append(await receive.receive())
+                        except trio.EndOfChannel:
+                            return
+                    file = pending[0]
+                    if ctx.status.batch_unsupported or not batchable(file, ctx.chunk_bytes):
+                        await work.send(file)
+                        del pending[0]
+                        continue
+                    taken = await _gather(pending, receive, ctx.chunk_bytes)
+                    await work.send(await read_batch(ctx, pending[:taken]))
+                    del pending[:taken]
+        finally:
+            self._release(pending, [])
+
+    def _release(self, files: Sequence[SyncFile], states: Sequence[FileState | None]) -> None:
+        """Ends the claims on ``files``; ``states`` are the last states known, in order."""
+        for index, done in enumerate(files):
+            state = states[index] if index < len(states) else None
+            for pass_ in self._claims.pop(done.path, []):
+                pass_.file_done(done.size, state)
 
     # ------------------------------------------------------------ scheduling
 
@@ -455,22 +468,24 @@ class SyncActor:
 
 
 async def _gather(
-    first: SyncFile, receive: trio.MemoryReceiveChannel[SyncFile], chunk_bytes: int
-) -> tuple[list[SyncFile], SyncFile | None]:
-    """``first`` and the small files that follow it within ``LINGER_S``, up to the budget.
+    pending: list[SyncFile], receive: trio.MemoryReceiveChannel[SyncFile], chunk_bytes: int
+) -> int:
+    """Adds the small files that follow ``pending[0]`` within ``LINGER_S`` to ``pending``.
 
-    Returns the batch and the file that ended it (not batchable, or over the
-    byte budget), which the worker takes next.
+    Returns how many leading files of ``pending`` make the batch (up to
+    ``MAX_FILES`` and the byte budget). A file that does not fit (not batchable,
+    or over the budget) is appended too, after the batch: the worker takes it next.
     """
-    files, size, budget = [first], first.size, batch_budget(chunk_bytes)
+    budget = batch_budget(chunk_bytes)
+    size = pending[0].size
     with trio.move_on_after(LINGER_S):
-        while len(files) < MAX_FILES:
+        while len(pending) < MAX_FILES:
             try:
                 file = await receive.receive()
             except trio.EndOfChannel:
                 break
+            pending.append(file)
             if not batchable(file, chunk_bytes) or size + file.size > budget:
-                return files, file
-            files.append(file)
+                return len(pending) - 1
             size += file.size
-    return files, None
+    return len(pending)
