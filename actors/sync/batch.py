@@ -3,10 +3,10 @@
 A backlog of small files paid three calls and several fsyncs per file on the
 resumable path. A worker that receives a small file instead gathers up to
 ``MAX_FILES`` of them (as many as arrive within ``LINGER_S``, up to
-``batch_budget`` bytes) and sends them whole in one call. The worker reads
-the next batch while one is on the wire (``SyncActor._take``). Then each file continues through its
-own state machine (``FileJob`` with ``Prepared``): the call's answer stands in
-for the cloud's answer to the file's first OpenUpload. A stored file is
+``batch_budget`` bytes) and sends them whole in one call; it reads the next
+batch while one is on the wire (``SyncActor._take``). Then each file continues
+through its own state machine (``FileJob`` with ``Prepared``): the call's
+answer stands in for the cloud's answer to the file's first OpenUpload. A stored file is
 confirmed and deleted. A file the cloud refused, or every file when the call
 failed, goes the resumable path at once, as if batching did not exist (the
 failed call counts as one retry, and as one offline report when the cloud
