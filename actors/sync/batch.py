@@ -165,6 +165,7 @@ async def _send(
             for f in files
         ]
     total = sum(len(f.data) for f in files)
+    await ctx.limiter.acquire(total)  # sync_max_bytes_per_sec covers batches too
     limit = 2 * (ctx.rpc_timeout_s + total / MIN_BYTES_PER_S)  # the worker's backstop
     try:
         with trio.move_on_after(limit) as scope:

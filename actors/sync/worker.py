@@ -22,22 +22,11 @@ from typing import TYPE_CHECKING, final
 import outcome
 import trio
 
-from actors.errors import (
-    OfflineError,
-    PermanentError,
-    ResumableUnsupported,
-    TransientError,
-)
+from actors.errors import OfflineError, PermanentError, ResumableUnsupported, TransientError
 from actors.planted import Bug, planted
 from actors.ports import FileKind
 from actors.sync import fsm
-from actors.sync.files import (
-    compute_identity,
-    delete_synced,
-    inspect_capture,
-    park,
-    read_chunk,
-)
+from actors.sync.files import compute_identity, delete_synced, inspect_capture, park, read_chunk
 from actors.sync.stats import FileProgress
 
 if TYPE_CHECKING:

@@ -465,3 +465,16 @@ async def test_without_upload_files_small_files_go_one_by_one(autojump_clock, tm
     assert world.net.calls["open"] == 5
     assert not actor.status.compat  # the resumable service is still used
     del real
+
+
+async def test_the_bandwidth_cap_paces_batches_too(autojump_clock, tmp_path):
+    world = make_world(tmp_path)
+    total = sum(world.capture_file(1, t=t).stat().st_size for t in range(20))
+    plan = world.plan(threads=1, chunk_bytes=64 * 1024, max_bytes_per_sec=total // 4)
+    async with running(world.actor(plan)) as actor:
+        start = trio.current_time()
+        await actor.sync_now(wait=True)
+        elapsed = trio.current_time() - start
+    assert world.net.calls["batch"] >= 1
+    assert elapsed >= 2.5  # one second of burst, then the rest at the cap
+    assert world.cloud_readings() == 20
