@@ -45,6 +45,7 @@ UNARY = [
     "/ferry.sync.v1.ResumableUploadService/OpenUpload",
     "/ferry.sync.v1.ResumableUploadService/WriteChunk",
     "/ferry.sync.v1.ResumableUploadService/FinishUpload",
+    "/ferry.sync.v1.ResumableUploadService/UploadFiles",
     "/viam.app.data.v1.DataService/TabularDataByFilter",
     "/viam.app.data.v1.DataService/TabularDataBySQL",
     "/viam.app.data.v1.DataService/TabularDataByMQL",
