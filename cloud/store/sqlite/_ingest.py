@@ -429,13 +429,14 @@ class IngestMixin:
             InvalidArgument: ``part`` is not the upload's part, a record is not
                 JSON-like, or a binary data id exists (nothing is stored).
         """
+        encoded = itertools.starmap(_encode_record, enumerate(tabular))
         with self._db.write() as conn:
             upload = _load_upload(conn, org_id, upload_id)
             if upload.status is UploadStatus.FINISHED:
                 return upload
             _check_finishable(upload, part)
             synced = self._wall_ns()
-            count = _insert_tabular(conn, part, ctx, tabular, synced, file_id)
+            count = _insert_tabular(conn, part, ctx, encoded, synced, file_id)
             if binary:
                 context_id = _context_id(conn, part, ctx)
                 for record in binary:
@@ -675,21 +676,22 @@ def _insert_tabular(
     conn: sqlite3.Connection,
     part: PartInfo,
     ctx: CaptureContext,
-    records: Iterable[TabularRecord],
+    encoded: Iterable[tuple[int, int, str]],
     synced: int,
     file_id: str,
 ) -> int:
-    """Streams ``records`` into ``tabular`` in batches; returns how many."""
+    """Streams encoded readings (``_encode_record``) into ``tabular`` in batches."""
     count = 0
     context_id: int | None = None
-    numbered = enumerate(records)
-    while batch := list(itertools.islice(numbered, _BATCH)):
+    readings = iter(encoded)
+    org = part.org_id
+    while batch := list(itertools.islice(readings, _BATCH)):
         if context_id is None:  # only readings need a context row
             context_id = _context_id(conn, part, ctx)
-        rows = []
-        for index, record in batch:
-            requested, received, data = _encode_record(index, record)
-            rows.append((part.org_id, context_id, requested, received, synced, data, file_id))
+        rows = [
+            (org, context_id, requested, received, synced, data, file_id)
+            for requested, received, data in batch
+        ]
         conn.executemany(_INSERT_TABULAR, rows)
         count += len(batch)
     return count

@@ -15,6 +15,7 @@ is deleted after the commit. A missing one is created FINISHED.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
@@ -22,6 +23,7 @@ from cloud.store.sqlite._ingest import (
     _SAFE_ID,
     _check_identity,
     _compact,
+    _encode_record,
     _find_upload,
     _insert_tabular,
     _unlink,
@@ -60,11 +62,13 @@ class SmallUploadsMixin:
             _check_identity(item.part, item.identity)
             if not _SAFE_ID.fullmatch(item.new_upload_id):
                 raise ValueError(f"upload id {item.new_upload_id!r} is not a safe file name")
+        # Encoded before the write lock is taken (every chunk commit needs it).
+        encoded = [list(itertools.starmap(_encode_record, enumerate(i.records))) for i in items]
         out: list[UploadRecord] = []
         staged: list[str] = []
         with self._db.write() as conn:
             synced = self._wall_ns()
-            for item in items:
+            for item, rows in zip(items, encoded, strict=True):
                 ident, part = item.identity, item.part
                 key = (part.org_id, ident.part_id, ident.path, ident.size, ident.sha256)
                 found = _find_upload(conn, key)
@@ -89,7 +93,7 @@ class SmallUploadsMixin:
                     upload_id = found.upload_id
                     staged.append(upload_id)
                 file_id = file_id_for(upload_id)
-                count = _insert_tabular(conn, part, item.ctx, item.records, synced, file_id)
+                count = _insert_tabular(conn, part, item.ctx, rows, synced, file_id)
                 conn.execute(
                     "UPDATE uploads SET status = ?, committed_offset = ?, file_id = ?, "
                     "binary_data_ids = ?, records = ?, finished_ns = ? WHERE upload_id = ?",
