@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 PART_ID = "sim-part"
 PRINCIPAL = Principal("sim-key", "sim-org", "sim-location")
 _PAGE = 1000
+# Each stored reading's key, counted in SQL: ``src#seq`` of its ``readings`` object.
+_TABULAR_KEYS = (
+    "SELECT ifnull(data ->> '$.readings.src', 'None') || '#' || "
+    "ifnull(data ->> '$.readings.seq', 'None') AS k, count(*) AS n FROM readings "
+    "WHERE json_type(data, '$.readings') = 'object' GROUP BY k"
+)
+_MAX_KEYS = 100_000_000
+_SQL_BUDGET_STEPS = 10**12  # the checker's own query: no budget to speak of
 
 
 @final
@@ -46,7 +54,9 @@ class SimCloud:
         self._open()
 
     def _open(self) -> None:
-        self.store = SqliteStore(self._dir, wall_ns=self._wall_ns)
+        self.store = SqliteStore(
+            self._dir, wall_ns=self._wall_ns, sql_budget_steps=_SQL_BUDGET_STEPS
+        )
         spool = self._dir / "spool"
         spool.mkdir(exist_ok=True)
         ids = IdSource(random.Random(self._rng.getrandbits(64)))
@@ -72,13 +82,19 @@ class SimCloud:
         self._trace.event("cloud", "restart")
 
     def inventory(self) -> Counter[str]:
-        """How often each reading key (``component#seq``) is stored, tabular and binary."""
+        """How often each reading key (``component#seq``) is stored, tabular and binary.
+
+        Tabular keys are counted by SQL in the store (``sql_query``): decoding
+        every stored reading in Python took 6 % of a simulated day. A reading
+        whose ``readings`` is not an object is not counted (the components always
+        write one); a missing ``src`` or ``seq`` reads ``None``, as in Python.
+        """
         found: Counter[str] = Counter()
-        for doc in self.store.iter_reading_documents(PRINCIPAL, Filter()):
-            data = doc.get("data")
-            readings = data.get("readings") if isinstance(data, dict) else None
-            if isinstance(readings, dict):
-                found[f"{readings.get('src')}#{readings.get('seq')}"] += 1
+        rows = self.store.sql_query(PRINCIPAL, _TABULAR_KEYS, max_rows=_MAX_KEYS)
+        for doc in rows:
+            key, count = doc["k"], doc["n"]
+            if isinstance(key, str) and isinstance(count, int):
+                found[key] += count
         last = ""
         while True:
             page = self.store.binary_by_filter(

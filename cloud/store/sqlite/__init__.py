@@ -53,7 +53,12 @@ class SqliteStore(IngestMixin, SmallUploadsMixin, QueryMixin, FleetMixin):
     """
 
     def __init__(
-        self, data_dir: Path, *, wall_ns: Callable[[], int] = time.time_ns, sweep: bool = True
+        self,
+        data_dir: Path,
+        *,
+        wall_ns: Callable[[], int] = time.time_ns,
+        sweep: bool = True,
+        sql_budget_steps: int | None = None,
     ) -> None:
         """Opens (creating if needed) the store in ``data_dir``.
 
@@ -63,10 +68,14 @@ class SqliteStore(IngestMixin, SmallUploadsMixin, QueryMixin, FleetMixin):
             sweep: remove what a crash left behind (the server does); tools that
                 may run beside a live server (``ferry cloud keys``/``config``) pass
                 ``False``.
+            sql_budget_steps: SQLite VM steps one ``sql_query`` may take (default
+                about half a second of work); a trusted caller may allow more.
         """
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._wall_ns = wall_ns
+        if sql_budget_steps is not None:
+            self._sql_budget_steps = sql_budget_steps
         self._db = Database(data_dir / "ferry.db")
         self._closed = False
         try:
