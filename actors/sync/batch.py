@@ -39,6 +39,7 @@ from actors.sync.files import (
     read_chunk,
     unlink_synced,
 )
+from actors.sync.stats import FileProgress
 from actors.sync.worker import MIN_BYTES_PER_S, FileJob, Prepared
 
 if TYPE_CHECKING:
@@ -125,14 +126,16 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
     files, read = batch.files, batch.read
     small = [(i, r) for i, r in enumerate(read) if r is not None]
     answers: dict[int, fsm.Batched] = {}
-    if small and not ctx.status.batch_unsupported:
-        if planted(Bug.DELETE_BEFORE_CONFIRM):  # the simulator's planted bug, as in Finish
-            for i, _ in small:
-                await ctx.runner.run(delete_synced, ctx.fs, files[i].path)
-        answers = await _send(ctx, [(i, identity, data) for i, (_, identity, data) in small])
     deletions: list[Path] = []
     states: list[fsm.FileState | None] = []
+    calling = bool(small) and not ctx.status.batch_unsupported
+    shown = _show_in_flight(ctx, files, {i for i, _ in small} if calling else set())
     try:
+        if calling:
+            if planted(Bug.DELETE_BEFORE_CONFIRM):  # the simulator's planted bug, as in Finish
+                for i, _ in small:
+                    await ctx.runner.run(delete_synced, ctx.fs, files[i].path)
+            answers = await _send(ctx, [(i, identity, data) for i, (_, identity, data) in small])
         for i, file in enumerate(files):
             got = read[i]
             prepared = None
@@ -140,10 +143,30 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
                 prepared = Prepared(got[0].records, got[1], answers.get(i), deletions)
             states.append(await FileJob(ctx, file, prepared).run())
     finally:
+        for path, progress in shown.items():  # a job that ran replaced and removed its own
+            if ctx.status.files.get(path) is progress:
+                del ctx.status.files[path]
         if deletions:  # confirmed files: deleted even if the worker is being cancelled
             with trio.CancelScope(shield=True):
                 await ctx.runner.run(delete_all_synced, ctx.fs, deletions)
     return states
+
+
+def _show_in_flight(
+    ctx: WorkerContext, files: Sequence[SyncFile], sent: set[int]
+) -> dict[Path, FileProgress]:
+    """Puts the batch's files in the status until their own jobs take over.
+
+    A file in the ``UploadFiles`` call is OPENING (the call stands in for its
+    OpenUpload), by the machine's own ``Start`` step; the others are PENDING.
+    """
+    shown: dict[Path, FileProgress] = {}
+    for i, file in enumerate(files):
+        state = fsm.initial(file.size, ctx.chunk_bytes, compat=ctx.status.compat)
+        if i in sent:
+            state, _ = fsm.step(state, fsm.Start())
+        shown[file.path] = ctx.status.files[file.path] = FileProgress(file, state, trio.Event())
+    return shown
 
 
 async def _send(

@@ -446,6 +446,30 @@ async def test_small_files_go_in_batches_and_a_lost_batch_answer_duplicates_noth
     assert actor.status.counters.files_uploaded == 40 - per_batch
 
 
+async def test_status_shows_the_files_of_an_upload_files_call_in_flight(autojump_clock, tmp_path):
+    """A file in a batch on the wire is in ``ferry status`` (opening), and gone once synced."""
+    world = make_world(tmp_path)
+    paths = [world.capture_file(1, t=t) for t in range(3)]
+    sizes = {str(p): p.stat().st_size for p in paths}
+    inner = world.net.upload_files
+    seen: list[dict[str, object]] = []
+
+    async def upload_files(files):  # type: ignore[no-untyped-def]
+        await trio.sleep(1.0)  # the call is on the wire
+        seen.extend(actor.status.render(trio.current_time())["files"])  # type: ignore[arg-type]
+        return await inner(files)
+
+    world.net.upload_files = upload_files  # type: ignore[method-assign]
+    plan = world.plan(threads=1, chunk_bytes=64 * 1024)
+    async with running(world.actor(plan)) as actor:
+        await actor.sync_now(wait=True)
+        after = actor.status.render(trio.current_time())["files"]
+    assert {f["path"]: f["size"] for f in seen} == sizes
+    assert {f["phase"] for f in seen} == {"opening"}
+    assert after == []
+    assert world.cloud_readings() == 3
+
+
 async def test_without_upload_files_small_files_go_one_by_one(autojump_clock, tmp_path):
     world = make_world(tmp_path)
     for t in range(5):
