@@ -11,11 +11,18 @@ other clients (Viam's SDK) follow the same rule. RFC 9113 §6.5.2 allows
 
 grpclib has no option for this, so the server overrides its protocol factory
 (``grpclib>=0.4.9,<0.5``, pinned in pyproject.toml).
+
+The same factory lets ``close`` end the connections it made: grpclib's
+``Server.close`` stops listening and cancels handlers, but leaves accepted
+connections open, so a robot still connected kept its server-side socket after
+the server stopped. Each one is now told GOAWAY and closed.
 ``tests/cloud/test_h2_frames.py`` fails if a grpclib upgrade stops this working.
 """
 
 from __future__ import annotations
 
+import logging
+import weakref
 from typing import TYPE_CHECKING, Any, final
 
 from grpclib.protocol import H2Protocol
@@ -24,6 +31,8 @@ from h2.settings import SettingCodes
 
 if TYPE_CHECKING:
     from asyncio import BaseTransport
+
+LOGGER = logging.getLogger("ferry.cloud")
 
 #: The receive limit the server advertises: one 1 MiB chunk in one or two frames.
 MAX_FRAME_BYTES = 1 << 20
@@ -49,6 +58,18 @@ class _LargeFrameProtocol(H2Protocol):
         conn.max_inbound_frame_size = self._max_frame_bytes
         self.connection.flush()
 
+    def goodbye(self) -> None:
+        """Sends GOAWAY (best effort) and closes the connection; idempotent."""
+        connection = getattr(self, "connection", None)  # set once the connection is made
+        if connection is None or connection.is_closing():
+            return
+        try:
+            connection._connection.close_connection()
+            connection.flush()
+        except Exception:  # a broken connection is closed all the same
+            LOGGER.debug("GOAWAY not sent; closing the connection anyway", exc_info=True)
+        connection.close()
+
 
 @final
 class LargeFrameServer(Server):
@@ -62,8 +83,17 @@ class LargeFrameServer(Server):
             )
         super().__init__(*args, **kwargs)
         self._max_frame_bytes = max_frame_bytes
+        self._protocols: weakref.WeakSet[_LargeFrameProtocol] = weakref.WeakSet()
 
     def _protocol_factory(self) -> H2Protocol:
         # grpclib's factory registers the connection's handler; keep that, and
         # build our protocol from the same parts.
-        return _LargeFrameProtocol(super()._protocol_factory(), self._max_frame_bytes)
+        protocol = _LargeFrameProtocol(super()._protocol_factory(), self._max_frame_bytes)
+        self._protocols.add(protocol)
+        return protocol
+
+    def close(self) -> None:
+        """Stops listening, cancels running calls and closes every accepted connection."""
+        super().close()
+        for protocol in list(self._protocols):
+            protocol.goodbye()

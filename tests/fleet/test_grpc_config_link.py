@@ -416,14 +416,9 @@ async def test_stopping_the_server_ends_an_open_watch_promptly(tmp_path: Path) -
     assert stopped.stopped_after_s < 5.0  # far below the 10 s grace: nothing left to drain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CloudServer.stop (cloud/server.py) closes grpclib's Server, which stops "
-    "listening and cancels handlers but never closes accepted connections: a robot "
-    "still connected leaves its server-side socket open after stop (ResourceWarning)",
-)
 async def test_stopping_the_server_closes_the_connections_of_robots_still_connected(
     tmp_path: Path,
 ) -> None:
+    """grpclib's Server.close leaves accepted connections open; CloudServer.stop closes them."""
     await stop_server_during_a_watch(tmp_path)
     assert collect_leaks() == []
