@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cloud.aio_loop import run_asyncio
-from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_UPLOAD_IDLE_S
 
 if TYPE_CHECKING:
     from cloud.server import ServerOptions
@@ -27,6 +27,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
     return value
 
 
@@ -54,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_positive,
         default=1 << 30,
         help="largest streamed Viam upload (FileUpload, StreamingDataCaptureUpload)",
+    )
+    serve.add_argument(
+        "--expire-uploads-after-days",
+        type=_non_negative_float,
+        default=DEFAULT_UPLOAD_IDLE_S / 86_400,
+        metavar="DAYS",
+        help="expire an open upload with no chunk for DAYS (default 30; 0 = never)",
     )
     serve.add_argument("--log-format", choices=("human", "json"), default="human")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
@@ -97,6 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         workers=args.workers,
         max_stream_upload_bytes=args.max_upload_bytes,
+        expire_uploads_after_s=args.expire_uploads_after_days * 86_400,
     )
     try:
         run_asyncio(_run_server(options))

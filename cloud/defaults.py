@@ -6,3 +6,5 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("~/.ferry/cloud")
 DEFAULT_PORT = 8443
+DEFAULT_UPLOAD_IDLE_S = 30 * 86_400.0
+"""An open upload with no chunk for this long is expired (``cloud/ingest/expiry.py``)."""

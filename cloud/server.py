@@ -10,6 +10,7 @@ write is never half-stored, because every store write is one transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING, cast, final
 
 from actors.adapters import h2_repr
 from cloud.auth import DEFAULT_TOKEN_TTL_S, Authenticator
-from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_UPLOAD_IDLE_S
 from cloud.fleet.hub import ConfigHub
 from cloud.ingest.direct import DirectIngest
+from cloud.ingest.expiry import expire_idle_uploads_forever
 from cloud.ingest.ids import IdSource
 from cloud.ingest.resumable import ResumableIngest, ResumableLimits
 from cloud.rpc._codec import StrictProtoCodec
@@ -62,6 +64,8 @@ class ServerOptions:
     """A config watch sends a heartbeat after this long without a change."""
     max_frame_bytes: int = MAX_FRAME_BYTES
     """The HTTP/2 frame size clients may send (``cloud/rpc/_h2.py``)."""
+    expire_uploads_after_s: float = DEFAULT_UPLOAD_IDLE_S
+    """An open upload with no chunk for this long is expired (``ingest/expiry.py``); 0: never."""
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -125,6 +129,7 @@ class CloudServer:
         self.resumable = ResumableIngest(self.store, ids, spool_dir, options.limits)
         self.config_hub = ConfigHub(self.store, self.edge)
         self._hub_task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
         handlers = [
             AuthService(self.edge, self.authenticator),
             DataSyncService(
@@ -161,6 +166,11 @@ class CloudServer:
         sock = listen_socket(opts.host, opts.port)
         await self._server.start(sock=sock, ssl=ctx)
         self._hub_task = asyncio.create_task(self.config_hub.run(), name="config-hub")
+        if opts.expire_uploads_after_s > 0:
+            self._expiry_task = asyncio.create_task(
+                expire_idle_uploads_forever(self.store, opts.expire_uploads_after_s),
+                name="upload-expiry",
+            )
         self.address = (opts.host, int(sock.getsockname()[1]))
         return self.address
 
@@ -172,6 +182,10 @@ class CloudServer:
         self.config_hub.close()
         if self._hub_task is not None:
             await self._hub_task
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry_task
         try:
             async with asyncio.timeout(self.options.shutdown_grace_s):
                 await self.edge.drain()

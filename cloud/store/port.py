@@ -156,6 +156,10 @@ class Store(Protocol):
         """
         ...
 
+    def expire_idle_uploads(self, idle_ns: int) -> list[str]:
+        """Deletes open uploads with no chunk for ``idle_ns`` (and their bytes); their ids."""
+        ...
+
     def commit_small_uploads(
         self, items: Sequence[SmallUpload], file_id_for: Callable[[str], str]
     ) -> list[UploadRecord]:

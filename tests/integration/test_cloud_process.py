@@ -247,3 +247,13 @@ def test_serve_needs_both_tls_files(tmp_path):
     assert result.returncode == 2
     assert "--tls-cert and --tls-key go together" in result.stderr
     assert not os.path.exists(tmp_path / "ferry.db")
+
+
+@pytest.mark.parametrize("days", ["-1", "nan", "inf", "soon"])
+def test_serve_rejects_a_bad_upload_expiry_naming_the_flag(tmp_path, days):
+    result = ferry(
+        "cloud", "serve", "--data-dir", str(tmp_path), "--expire-uploads-after-days", days
+    )
+    assert result.returncode == 2
+    assert "--expire-uploads-after-days" in result.stderr
+    assert not os.path.exists(tmp_path / "ferry.db")

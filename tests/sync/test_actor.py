@@ -446,6 +446,30 @@ async def test_small_files_go_in_batches_and_a_lost_batch_answer_duplicates_noth
     assert actor.status.counters.files_uploaded == 40 - per_batch
 
 
+async def test_an_upload_the_cloud_expired_mid_file_is_opened_again_and_stored_once(
+    autojump_clock, tmp_path
+):
+    """The cloud expires an idle upload (NOT_FOUND): the file is sent again from 0, stored once."""
+    world = make_world(tmp_path)
+    world.capture_file(60)
+    inner = world.net.write
+    expired: list[str] = []
+
+    async def write(upload_id, offset, data):  # type: ignore[no-untyped-def]
+        if world.net.calls["write"] == 2 and not expired:
+            expired.extend(world.store.expire_idle_uploads(-1))  # every open upload, now
+        return await inner(upload_id, offset, data)
+
+    world.net.write = write  # type: ignore[method-assign]
+    async with running(world.actor(world.plan(threads=1))) as actor:
+        result = await actor.sync_now(wait=True)  # the retry, after its backoff, is in the pass
+    assert (result.files, result.confirmed) == (1, 1)
+    assert len(expired) == 1
+    assert world.net.calls["open"] == 2
+    assert world.cloud_readings() == 60
+    assert world.local_files() == []
+
+
 async def test_status_shows_the_files_of_an_upload_files_call_in_flight(autojump_clock, tmp_path):
     """A file in a batch on the wire is in ``ferry status`` (opening), and gone once synced."""
     world = make_world(tmp_path)

@@ -373,9 +373,9 @@ class IngestMixin:
             self._stage(upload_id, committed, data)
             with self._db.write() as conn:
                 cursor = conn.execute(
-                    "UPDATE uploads SET committed_offset = ? WHERE upload_id = ? AND org_id = ? "
-                    "AND committed_offset = ? AND status = ?",
-                    (end, upload_id, org_id, committed, int(UploadStatus.OPEN)),
+                    "UPDATE uploads SET committed_offset = ?, touched_ns = ? WHERE upload_id = ? "
+                    "AND org_id = ? AND committed_offset = ? AND status = ?",
+                    (end, self._wall_ns(), upload_id, org_id, committed, int(UploadStatus.OPEN)),
                 )
                 if cursor.rowcount == 1:
                     return end
@@ -462,6 +462,43 @@ class IngestMixin:
             binary_data_ids=ids,
             records=count + len(ids),
         )
+
+    def expire_idle_uploads(self, idle_ns: int) -> list[str]:
+        """Deletes the open uploads no chunk has reached for ``idle_ns``, with their bytes.
+
+        An upload is idle since its last committed chunk, or since it was opened
+        if none came. A robot that comes back later loses nothing: its next call
+        on the expired upload gets NOT_FOUND (a transient error), and OpenUpload
+        of the same file then starts a new upload at offset 0. Finished uploads
+        are never touched (they are the exactly-once record). Each upload is
+        deleted under its own lock, so a chunk being written wins the race or
+        finds the upload gone; a finish that commits first keeps it.
+
+        Returns:
+            The ids of the expired uploads.
+        """
+        cutoff = self._wall_ns() - idle_ns
+        idle = (
+            "status = ? AND max(created_ns, touched_ns) < ?",
+            (int(UploadStatus.OPEN), cutoff),
+        )
+        with self._db.read() as conn:
+            ids = [
+                str(row[0])
+                for row in conn.execute(f"SELECT upload_id FROM uploads WHERE {idle[0]}", idle[1])
+            ]
+        expired: list[str] = []
+        for upload_id in ids:
+            with self._upload_lock(upload_id):
+                with self._db.write() as conn:
+                    gone = conn.execute(
+                        f"DELETE FROM uploads WHERE upload_id = ? AND {idle[0]}",
+                        (upload_id, *idle[1]),
+                    ).rowcount
+                if gone:
+                    _unlink(self._staging / upload_id)
+                    expired.append(upload_id)
+        return expired
 
     # -- helpers -----------------------------------------------------------------
 

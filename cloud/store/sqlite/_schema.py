@@ -1,4 +1,4 @@
-"""The embedded store's SQLite schema (version 2) and connection settings.
+"""The embedded store's SQLite schema (version 3) and connection settings.
 
 Times are INTEGER nanoseconds since the Unix epoch (UTC). JSON columns hold
 compact JSON text. Every row carries its organization so that scoping a query is
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # WAL for concurrent readers; synchronous=FULL so a commit is fsynced before it
 # returns (the durability the RPCs acknowledge).
@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     committed_offset INTEGER NOT NULL DEFAULT 0,
     status           INTEGER NOT NULL,
     created_ns       INTEGER NOT NULL,
+    touched_ns       INTEGER NOT NULL DEFAULT 0,  -- last chunk committed (0: none yet)
     finished_ns      INTEGER,
     file_id          TEXT NOT NULL DEFAULT '',
     binary_data_ids  TEXT NOT NULL DEFAULT '[]',
@@ -190,4 +191,6 @@ def apply_schema(conn: sqlite3.Connection) -> None:
 _MIGRATIONS = {
     # Binary items may be a byte range of their blob (images of a capture file).
     2: "ALTER TABLE binary ADD COLUMN blob_offset INTEGER NOT NULL DEFAULT 0",
+    # Open uploads idle for long are expired (``expire_idle_uploads``).
+    3: "ALTER TABLE uploads ADD COLUMN touched_ns INTEGER NOT NULL DEFAULT 0",
 }

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from actors.codec import JsonObject
     from cloud.store.port import Store
     from cloud.store.sqlite import SqliteStore
+    from tests.cloud.store.conftest import StepClock
 
     OpenStore = Callable[[], SqliteStore]
 
@@ -676,22 +677,25 @@ def test_reopen_sweeps_leftovers_but_keeps_open_uploads(
 
 
 def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore, data_dir: Path) -> None:
-    # Build a version-1 database: today's schema without the column version 2 added.
+    # Build a version-1 database: today's schema without the columns versions 2 and 3 added.
     open_store().close()
     db = sqlite3.connect(data_dir / "ferry.db")
     with db:
         db.execute("ALTER TABLE binary DROP COLUMN blob_offset")
+        db.execute("ALTER TABLE uploads DROP COLUMN touched_ns")
         db.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     db.close()
     open_store().close()
     db = sqlite3.connect(data_dir / "ferry.db")
     try:
         columns = [row[1] for row in db.execute("PRAGMA table_info(binary)")]
+        upload_columns = [row[1] for row in db.execute("PRAGMA table_info(uploads)")]
         version = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
     finally:
         db.close()
     assert "blob_offset" in columns
-    assert int(version[0]) == SCHEMA_VERSION == 2
+    assert "touched_ns" in upload_columns
+    assert int(version[0]) == SCHEMA_VERSION == 3
 
 
 JSON_LIKE = st.recursive(
@@ -712,3 +716,52 @@ def test_the_reused_reading_encoder_writes_exactly_what_json_dumps_does(value: d
             _compact_reading(value)
         return
     assert _compact_reading(value) == expected
+
+
+# -- expiring idle uploads -----------------------------------------------------------
+
+DAY_NS = 86_400 * 10**9
+
+
+def test_an_idle_open_upload_expires_with_its_staged_bytes_and_a_reopen_starts_over(
+    store: SqliteStore, wall: StepClock, data_dir: Path
+) -> None:
+    """Expiry frees an abandoned upload's bytes; the robot that returns loses nothing."""
+    idle = _open(store, upload_id="idle")
+    store.write_chunk(ORG, idle.upload_id, 0, SOURCE[:100])
+    wall.now_ns += 3 * DAY_NS
+    other = SOURCE[::-1]
+    fresh = _open(store, other, upload_id="fresh")  # opened just now
+    assert store.expire_idle_uploads(2 * DAY_NS) == ["idle"]
+    assert sorted(p.name for p in (data_dir / "staging").iterdir()) == []
+    with pytest.raises(NotFound):
+        store.get_upload(ORG, "idle")
+    with pytest.raises(NotFound):
+        store.write_chunk(ORG, "idle", 100, SOURCE[100:200])
+    again = _open(store, upload_id="again")  # the same file, opened again
+    assert (again.upload_id, again.committed_offset) == ("again", 0)
+    _upload_all(store, again, SOURCE)
+    done = store.finish_upload(ORG, again.upload_id, _claimed(store), make_ctx(), file_id="f")
+    assert done.status is UploadStatus.FINISHED
+    assert store.get_upload(ORG, fresh.upload_id).status is UploadStatus.OPEN
+
+
+def test_a_committed_chunk_keeps_an_old_upload_alive(store: SqliteStore, wall: StepClock) -> None:
+    """Idle means no chunk for the whole period, not an old upload."""
+    up = _open(store)
+    wall.now_ns += 3 * DAY_NS
+    store.write_chunk(ORG, up.upload_id, 0, SOURCE[:100])
+    wall.now_ns += DAY_NS
+    assert store.expire_idle_uploads(2 * DAY_NS) == []
+    wall.now_ns += 2 * DAY_NS
+    assert store.expire_idle_uploads(2 * DAY_NS) == [up.upload_id]
+
+
+def test_finished_uploads_never_expire(store: SqliteStore, wall: StepClock) -> None:
+    """A finished upload is the exactly-once record of its file: it stays."""
+    up = _open(store)
+    _upload_all(store, up, SOURCE)
+    store.finish_upload(ORG, up.upload_id, _claimed(store), make_ctx(), file_id="f")
+    wall.now_ns += 365 * DAY_NS
+    assert store.expire_idle_uploads(DAY_NS) == []
+    assert _open(store, upload_id="other").upload_id == up.upload_id
