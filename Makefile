@@ -55,6 +55,7 @@ bench-detail: $(STAMP)
 	$(BIN)/python -m bench.capture
 	$(BIN)/python -m bench.binary_capture
 	$(BIN)/python -m bench.cloud
+	$(BIN)/python -m bench.ingest_stages
 	$(BIN)/python -m bench.sync
 	$(BIN)/python -m bench.resume
 	$(BIN)/python -m bench.agent
