@@ -10,7 +10,6 @@ write is never half-stored, because every store write is one transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import socket
@@ -24,7 +23,7 @@ from cloud.auth import DEFAULT_TOKEN_TTL_S, Authenticator
 from cloud.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_UPLOAD_IDLE_S
 from cloud.fleet.hub import ConfigHub
 from cloud.ingest.direct import DirectIngest
-from cloud.ingest.expiry import expire_idle_uploads_forever
+from cloud.ingest.expiry import UploadExpiry
 from cloud.ingest.ids import IdSource
 from cloud.ingest.resumable import ResumableIngest, ResumableLimits
 from cloud.rpc._codec import StrictProtoCodec
@@ -129,6 +128,7 @@ class CloudServer:
         self.resumable = ResumableIngest(self.store, ids, spool_dir, options.limits)
         self.config_hub = ConfigHub(self.store, self.edge)
         self._hub_task: asyncio.Task[None] | None = None
+        self._expiry = UploadExpiry(self.store, options.expire_uploads_after_s)
         self._expiry_task: asyncio.Task[None] | None = None
         handlers = [
             AuthService(self.edge, self.authenticator),
@@ -167,10 +167,7 @@ class CloudServer:
         await self._server.start(sock=sock, ssl=ctx)
         self._hub_task = asyncio.create_task(self.config_hub.run(), name="config-hub")
         if opts.expire_uploads_after_s > 0:
-            self._expiry_task = asyncio.create_task(
-                expire_idle_uploads_forever(self.store, opts.expire_uploads_after_s),
-                name="upload-expiry",
-            )
+            self._expiry_task = asyncio.create_task(self._expiry.run(), name="upload-expiry")
         self.address = (opts.host, int(sock.getsockname()[1]))
         return self.address
 
@@ -183,9 +180,8 @@ class CloudServer:
         if self._hub_task is not None:
             await self._hub_task
         if self._expiry_task is not None:
-            self._expiry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._expiry_task
+            self._expiry.stop()  # a pass in progress finishes: the store closes below
+            await self._expiry_task
         try:
             async with asyncio.timeout(self.options.shutdown_grace_s):
                 await self.edge.drain()

@@ -12,8 +12,9 @@ the same file again and uploads it from offset 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from cloud.defaults import DEFAULT_UPLOAD_IDLE_S
 
@@ -26,26 +27,45 @@ CHECK_EVERY_S = 3_600.0
 """How often the server looks for idle uploads (and once at start)."""
 
 
-async def expire_idle_uploads_forever(
-    store: Store, idle_s: float = DEFAULT_UPLOAD_IDLE_S, every_s: float = CHECK_EVERY_S
-) -> None:
-    """Expires idle uploads now and every ``every_s``, off the event loop; never returns.
+@final
+class UploadExpiry:
+    """Expires idle uploads at start and every ``every_s``, off the event loop.
 
-    A failed pass (a storage error) is logged and tried again at the next one.
+    ``stop`` lets a pass in progress finish (it runs in a thread and uses the
+    store, which the server closes next), then ends ``run``. A failed pass (a
+    storage error) is logged and tried again at the next one.
     """
-    idle_ns = int(idle_s * 1e9)
-    while True:
-        try:
-            expired = await asyncio.to_thread(store.expire_idle_uploads, idle_ns)
-        except Exception:
-            LOGGER.exception("expiring idle uploads failed; trying again in %.0f s", every_s)
-        else:
-            if expired:
-                LOGGER.info(
-                    "expired %d uploads with no chunk for %.1f days (their bytes are freed; "
-                    "a robot that comes back uploads the file again): %s",
-                    len(expired),
-                    idle_s / 86_400,
-                    ", ".join(expired[:5]) + (" ..." if len(expired) > 5 else ""),
+
+    def __init__(
+        self, store: Store, idle_s: float = DEFAULT_UPLOAD_IDLE_S, every_s: float = CHECK_EVERY_S
+    ) -> None:
+        self._store = store
+        self._idle_s = idle_s
+        self._every_s = every_s
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        """Passes until ``stop``."""
+        idle_ns = int(self._idle_s * 1e9)
+        while not self._stopped.is_set():
+            try:
+                expired = await asyncio.to_thread(self._store.expire_idle_uploads, idle_ns)
+            except Exception:
+                LOGGER.exception(
+                    "expiring idle uploads failed; trying again in %.0f s", self._every_s
                 )
-        await asyncio.sleep(every_s)
+            else:
+                if expired:
+                    LOGGER.info(
+                        "expired %d uploads with no chunk for %.1f days (their bytes are "
+                        "freed; a robot that comes back uploads the file again): %s",
+                        len(expired),
+                        self._idle_s / 86_400,
+                        ", ".join(expired[:5]) + (" ..." if len(expired) > 5 else ""),
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._every_s)
+
+    def stop(self) -> None:
+        """Ends ``run`` after the pass in progress, if any."""
+        self._stopped.set()

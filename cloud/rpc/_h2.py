@@ -11,12 +11,12 @@ other clients (Viam's SDK) follow the same rule. RFC 9113 §6.5.2 allows
 
 grpclib has no option for this, so the server overrides its protocol factory
 (``grpclib>=0.4.9,<0.5``, pinned in pyproject.toml).
+``tests/cloud/test_h2_frames.py`` fails if a grpclib upgrade stops this working.
 
 The same factory lets ``close`` end the connections it made: grpclib's
 ``Server.close`` stops listening and cancels handlers, but leaves accepted
 connections open, so a robot still connected kept its server-side socket after
 the server stopped. Each one is now told GOAWAY and closed.
-``tests/cloud/test_h2_frames.py`` fails if a grpclib upgrade stops this working.
 """
 
 from __future__ import annotations

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from cloud.aio_loop import run_asyncio
 from cloud.errors import NotFound
+from cloud.ingest.expiry import UploadExpiry
 from cloud.model import UploadKind
 from cloud.store.sqlite import SqliteStore
 from tests.cloud.rpc.conftest import start_server
@@ -73,3 +77,31 @@ def test_the_server_expires_an_upload_idle_past_its_limit_unless_disabled(
                 assert staged.stat().st_size == 10
 
     run_asyncio(scenario())
+
+
+def test_stop_ends_the_expiry_loop_at_once_and_a_failed_pass_is_logged_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A storage error does not end the loop; stop does, without waiting out the hour."""
+    store = SqliteStore(tmp_path / "cloud")
+    store.close()
+    shutil.rmtree(tmp_path / "cloud")  # every pass now fails: no database to open
+    expiry = UploadExpiry(store, idle_s=60.0, every_s=0.01)
+
+    async def scenario() -> float:
+        task = asyncio.create_task(expiry.run())
+        await asyncio.sleep(0.1)
+        slow = UploadExpiry(store, idle_s=60.0, every_s=3_600.0)
+        slow_task = asyncio.create_task(slow.run())
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        expiry.stop()
+        slow.stop()
+        await asyncio.wait_for(asyncio.gather(task, slow_task), 5)
+        return time.monotonic() - started
+
+    with caplog.at_level(logging.ERROR, logger="ferry.cloud"):
+        took = run_asyncio(scenario())
+    failures = [r for r in caplog.records if "expiring idle uploads failed" in r.message]
+    assert len(failures) >= 3  # retried, pass after pass
+    assert took < 1.0
