@@ -16,7 +16,7 @@ from pathlib import Path
 
 from actors.codec import CaptureFileReader
 from bench.cloud import tabular_file
-from cloud.store.sqlite import _ingest
+from cloud.store.sqlite import _readings
 from cloud.store.sqlite._db import Database
 
 _CONTEXT = (
@@ -45,7 +45,7 @@ def _insert_once(root: Path, rows: list[tuple[int, int, str]], drop: tuple[str, 
             start = time.perf_counter()
             with db.write() as conn:
                 for i in range(0, len(full), 1000):
-                    conn.executemany(_ingest._INSERT_TABULAR, full[i : i + 1000])
+                    conn.executemany(_readings._INSERT_TABULAR, full[i : i + 1000])
             return 1e6 * (time.perf_counter() - start) / len(rows)
         finally:
             db.close()
@@ -64,7 +64,7 @@ def main() -> None:
             records = [record for _, record in reader.records()]
         decoded = time.perf_counter()
         rows = [
-            (r.time_requested_ns, r.time_received_ns, _ingest._encode_json(r.struct or {}, "r"))
+            (r.time_requested_ns, r.time_received_ns, _readings._encode_json(r.struct or {}, "r"))
             for r in records
         ]
         encoded = time.perf_counter()

@@ -19,15 +19,8 @@ import itertools
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
-from cloud.store.sqlite._ingest import (
-    _SAFE_ID,
-    _check_identity,
-    _compact,
-    _encode_record,
-    _find_upload,
-    _insert_tabular,
-    _unlink,
-)
+from cloud.store.sqlite._ingest import _SAFE_ID, _check_identity, _find_upload, _unlink
+from cloud.store.sqlite._readings import _compact, _encode_record, _insert_tabular
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -707,7 +707,7 @@ JSON_LIKE = st.recursive(
 
 @given(st.dictionaries(st.text(max_size=6), JSON_LIKE))
 def test_the_reused_reading_encoder_writes_exactly_what_json_dumps_does(value: dict) -> None:
-    from cloud.store.sqlite._ingest import _compact, _compact_reading
+    from cloud.store.sqlite._readings import _compact, _compact_reading
 
     try:
         expected = _compact(value)
