@@ -87,7 +87,9 @@ def materialize(
                     part,
                     ctx,
                     file_id=file_id,
-                    tabular=_tabular(reader, upload),
+                    tabular=tabular_records(
+                        reader, f"upload {upload.upload_id} ({upload.identity.path})"
+                    ),
                 )
             if kind == datasync.DataType.BINARY_SENSOR:
                 header_end = reader.header_end
@@ -107,12 +109,17 @@ def materialize(
     )
 
 
-def _tabular(reader: CaptureFileReader, upload: UploadRecord) -> Iterator[TabularRecord]:
+def tabular_records(reader: CaptureFileReader, where: str) -> Iterator[TabularRecord]:
+    """A tabular capture file's readings, in order; ``where`` names the file in errors.
+
+    Raises:
+        InvalidArgument: a record holds no struct (binary data in a tabular file).
+        CaptureFileError: the file is corrupt or truncated (from the reader).
+    """
     for offset, record in reader.records():
         if record.struct is None:
             raise InvalidArgument(
-                f"upload {upload.upload_id} ({upload.identity.path}): record at offset "
-                f"{offset} of a tabular capture file has no struct"
+                f"{where}: record at offset {offset} of a tabular capture file has no struct"
             )
         yield TabularRecord(record.time_requested_ns, record.time_received_ns, record.struct)
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, final
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
 from cloud.ingest.convert import context_from_header
-from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for
-from cloud.model import SmallUpload, TabularRecord
+from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_records
+from cloud.model import SmallUpload
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
@@ -109,7 +109,6 @@ class SmallFileIngest:
         part = parts.get(identity.part_id)
         if part is None:
             part = parts[identity.part_id] = self._store.resolve_part(who, identity.part_id)
-        records: list[TabularRecord] = []
         try:
             with CaptureFileReader(
                 Path(identity.path),  # only names the file in errors: the bytes are in data
@@ -123,17 +122,7 @@ class SmallFileIngest:
                         f"{kind.name} (use OpenUpload)"
                     )
                 ctx = context_from_header(reader.header)
-                for offset, record in reader.records():
-                    if record.struct is None:
-                        raise InvalidArgument(
-                            f"{where}: record at offset {offset} of a tabular capture file "
-                            "has no struct"
-                        )
-                    records.append(
-                        TabularRecord(
-                            record.time_requested_ns, record.time_received_ns, record.struct
-                        )
-                    )
+                records = list(tabular_records(reader, where))
         except CaptureFileError as exc:
             raise InvalidArgument(
                 f"{where}: not a valid capture file at offset {exc.offset}: {exc.reason}"
