@@ -433,17 +433,8 @@ class IngestMixin:
                 for record in binary:
                     self._insert_binary(conn, part, ctx, context_id, record, synced, file_id)
             ids = tuple(record.binary_data_id for record in binary)
-            conn.execute(
-                "UPDATE uploads SET status = ?, file_id = ?, binary_data_ids = ?, records = ?, "
-                "finished_ns = ? WHERE upload_id = ?",
-                (
-                    int(UploadStatus.FINISHED),
-                    file_id,
-                    _compact(list(ids)),
-                    count + len(ids),
-                    synced,
-                    upload_id,
-                ),
+            _mark_finished(
+                conn, upload_id, upload.identity.size, file_id, ids, count + len(ids), synced
             )
         _unlink(self._staging / upload_id)
         return replace(
@@ -630,6 +621,31 @@ def _check_identity(part: PartInfo, identity: UploadIdentity) -> None:
         raise InvalidArgument(
             f"upload identity's sha256 has {len(identity.sha256)} bytes, expected 32"
         )
+
+
+def _mark_finished(
+    conn: sqlite3.Connection,
+    upload_id: str,
+    size: int,
+    file_id: str,
+    binary_data_ids: Sequence[str],
+    records: int,
+    synced: int,
+) -> None:
+    """Records an upload as FINISHED, all its bytes committed (in the caller's transaction)."""
+    conn.execute(
+        "UPDATE uploads SET status = ?, committed_offset = ?, file_id = ?, binary_data_ids = ?, "
+        "records = ?, finished_ns = ? WHERE upload_id = ?",
+        (
+            int(UploadStatus.FINISHED),
+            size,
+            file_id,
+            _compact(list(binary_data_ids)),
+            records,
+            synced,
+            upload_id,
+        ),
+    )
 
 
 def _check_finishable(upload: UploadRecord, part: PartInfo) -> None:

@@ -19,8 +19,14 @@ import itertools
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
-from cloud.store.sqlite._ingest import _SAFE_ID, _check_identity, _find_upload, _unlink
-from cloud.store.sqlite._readings import _compact, _encode_record, _insert_tabular
+from cloud.store.sqlite._ingest import (
+    _SAFE_ID,
+    _check_identity,
+    _find_upload,
+    _mark_finished,
+    _unlink,
+)
+from cloud.store.sqlite._readings import _encode_record, _insert_tabular
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -87,19 +93,7 @@ class SmallUploadsMixin:
                     staged.append(upload_id)
                 file_id = file_id_for(upload_id)
                 count = _insert_tabular(conn, part, item.ctx, rows, synced, file_id)
-                conn.execute(
-                    "UPDATE uploads SET status = ?, committed_offset = ?, file_id = ?, "
-                    "binary_data_ids = ?, records = ?, finished_ns = ? WHERE upload_id = ?",
-                    (
-                        int(UploadStatus.FINISHED),
-                        ident.size,
-                        file_id,
-                        _compact([]),
-                        count,
-                        synced,
-                        upload_id,
-                    ),
-                )
+                _mark_finished(conn, upload_id, ident.size, file_id, (), count, synced)
                 record = _find_upload(conn, key)
                 assert record is not None  # inserted or found above, in this transaction
                 out.append(record)
