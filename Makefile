@@ -60,6 +60,7 @@ bench-detail: $(STAMP)
 	$(BIN)/python -m bench.resume
 	$(BIN)/python -m bench.agent
 	$(BIN)/python -m bench.sim
+	$(BIN)/python -m bench.sim_breakdown
 
 # The long simulation: a sweep of 24-hour days, and every planted bug hunted over up to
 # 1,000 seeds (issue 7). Prints its figures; exits non-zero on any violation.
