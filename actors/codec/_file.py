@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, final
 
 from actors.adapters.os_fs import OsFileSystem
 from actors.codec._layout import CAPTURE_EXT, PROG_EXT, file_stem
-from actors.codec._pbwire import WireError
+from actors.codec._pbwire import WireError, decode_varint
 from actors.codec._records import SensorRecord, decode_header, decode_sensor_data
 from actors.planted import Bug, planted
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_RECORD_BYTES = 1 << 30
 # Bytes buffered in the writer before they are handed to the OS.
 DEFAULT_FLUSH_BYTES = 64 * 1024
+# ``frames()`` reads a file of at most this much at once (a tabular upload nearly always).
+_WHOLE_READ_BYTES = 16 << 20
 _NAME_ATTEMPTS = 10_000
 
 
@@ -69,7 +71,8 @@ class RawRecord:
 
 @final
 class CaptureFileReader:
-    """Reads a capture file record by record, never loading the whole file.
+    """Reads a capture file record by record, never loading the whole file (but
+    ``frames()`` reads a small one at once).
 
     The header is read on construction. Iterate ``records()`` (decoded) or
     ``raw_records()`` (bytes only); both raise ``TruncatedCaptureFile`` or
@@ -97,6 +100,7 @@ class CaptureFileReader:
         # ``data``: a whole file already in memory (the cloud's UploadFiles); ``path``
         # then only names it in errors.
         self._in_memory = data is not None
+        self._data = data
         self._file: BinaryIO = self._fs.open_read(path) if data is None else io.BytesIO(data)
         self._pos = 0
         try:
@@ -135,6 +139,52 @@ class CaptureFileReader:
         while (frame := next_frame(header=False)) is not None:
             self.good_offset = frame[1]
             yield RawRecord(*frame)
+
+    def frames(self) -> Iterator[tuple[int, int, bytes]]:
+        """Yields ``(offset, end, body)`` for each record: ``raw_records`` as plain
+        tuples, for loops that handle every record of a file (the cloud's ingest).
+
+        The rest of a file of at most ``_WHOLE_READ_BYTES`` is read at once and
+        cut into records in memory (a snapshot: a live ``.prog`` that grows
+        meanwhile ends where it was). Anything unusual in a record's framing is
+        left to the record-by-record reader, which reports it.
+        """
+        data = self._data
+        if data is None and self._size - self._pos <= _WHOLE_READ_BYTES:
+            data = self._file.read()
+            self._file.close()
+            self._file = io.BytesIO(data)
+            self._in_memory = True
+            base = self._pos
+            i = 0
+        else:
+            base = 0
+            i = self._pos
+        if data is not None:
+            # The common case inline: a one-byte or in-buffer varint length, then the body.
+            n = len(data)
+            limit = self._max
+            while i < n:
+                length = data[i]
+                if length < 0x80:
+                    start = i + 1
+                else:
+                    try:
+                        length, start = decode_varint(data, i, n)
+                    except WireError:
+                        break
+                end = start + length
+                if length == 0 or length > limit or end > n:
+                    break
+                self.good_offset = base + end
+                yield base + i, base + end, data[start:end]
+                i = end
+            self._pos = base + i
+            self._file.seek(i)
+        next_frame = self._next_frame
+        while (frame := next_frame(header=False)) is not None:
+            self.good_offset = frame[1]
+            yield frame
 
     def records(self) -> Iterator[tuple[int, SensorRecord]]:
         """Yields ``(offset, record)`` for each record, decoded."""

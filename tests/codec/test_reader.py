@@ -6,12 +6,15 @@ import tracemalloc
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.codec import (
     CaptureFileReader,
     CorruptCaptureFile,
     RecordEncoder,
     TruncatedCaptureFile,
+    _file,
     encode_header,
     encode_varint,
     iter_records,
@@ -225,6 +228,47 @@ def test_bad_bytes_after_good_records_are_corrupt_at_their_offset(tmp_path, tail
 
     assert raised.value.offset == good == intact
     assert [r.struct for r in got] == [{"readings": {"i": 0.0}}, {"readings": {"i": 1.0}}]
+
+
+def _framing(
+    reader: CaptureFileReader, frames: bool
+) -> tuple[list[tuple[int, int, bytes]], object]:
+    """Every record's ``(offset, end, body)``, then the error (type, offset, reason) or None,
+    and ``good_offset``."""
+    got: list[tuple[int, int, bytes]] = []
+    error: object = None
+    try:
+        if frames:
+            got.extend(reader.frames())
+        else:
+            got.extend((r.offset, r.end, r.body) for r in reader.raw_records())
+    except (CorruptCaptureFile, TruncatedCaptureFile) as exc:
+        error = (type(exc), exc.offset, exc.reason)
+    return got, (error, reader.good_offset)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    count=st.integers(0, 6),
+    tail=st.binary(max_size=12)
+    | st.sampled_from([b"\x00" * 8, b"\xff" * 11, b"\x80", b"\x85\x01", encode_varint(300) + b"x"]),
+    where=st.sampled_from(["disk", "memory", "disk-streamed"]),
+)
+def test_frames_cut_a_file_exactly_as_raw_records_do(tmp_path_factory, count, tail, where):
+    # Any file: good records (short and long ones, whose lengths take two bytes), then any tail.
+    encoder = RecordEncoder()
+    records = [encoder.tabular(i, i + 1, {"readings": {"s": "x" * (i * 40)}}) for i in range(count)]
+    data = b"".join((HEADER, *records, tail))
+    path = _write(tmp_path_factory.mktemp("f") / "f.capture", data)
+    options = {"data": data} if where == "memory" else {}
+    limit = 0 if where == "disk-streamed" else _file._WHOLE_READ_BYTES
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_file, "_WHOLE_READ_BYTES", limit)
+        with CaptureFileReader(path, max_record_bytes=1000, **options) as reader:
+            got = _framing(reader, frames=True)
+    with CaptureFileReader(path, max_record_bytes=1000) as reader:
+        expected = _framing(reader, frames=False)
+    assert got == expected
 
 
 # --- bounded memory -------------------------------------------------------------------------------
