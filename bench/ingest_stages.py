@@ -1,8 +1,10 @@
 """Where a tabular reading's ingest time goes: decode, JSON encoding, SQLite insert.
 
 Times the cloud's own functions, one stage at a time, on the readings of
-``bench.cloud``'s tabular file, and the insert with the ``tabular`` table's
-indexes dropped (what each index costs). One process, one thread.
+``bench.cloud``'s tabular file: the general path (decode to dicts, then JSON),
+the transcoder ingest uses instead (straight to JSON, learned shapes), and the
+insert, also with the ``tabular`` table's indexes dropped (what each index
+costs). One process, one thread.
 
 Run: python -m bench.ingest_stages [--readings 50000]
 """
@@ -14,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from actors.codec import CaptureFileReader
+from actors.codec import CaptureFileReader, TabularTranscoder
 from bench.cloud import tabular_file
+from cloud.reading_json import reading_json
 from cloud.store.sqlite import _readings
 from cloud.store.sqlite._db import Database
 
@@ -64,13 +67,19 @@ def main() -> None:
             records = [record for _, record in reader.records()]
         decoded = time.perf_counter()
         rows = [
-            (r.time_requested_ns, r.time_received_ns, _readings._encode_json(r.struct or {}, "r"))
+            (r.time_requested_ns, r.time_received_ns, reading_json(r.struct or {}, "r"))
             for r in records
         ]
         encoded = time.perf_counter()
+        transcoder = TabularTranscoder(lambda struct: reading_json(struct, "r"))
+        with CaptureFileReader(path) as reader:
+            transcoded = [transcoder.row(body) for _, _, body in reader.frames()]
+        direct = time.perf_counter()
+        assert transcoded == rows
         print(f"ingest stages, {n:,} readings of bench.cloud's tabular file (µs per reading):")
         print(f"  decode (capture file -> records)  {1e6 * (decoded - start) / n:6.2f}")
         print(f"  JSON encoding                     {1e6 * (encoded - decoded) / n:6.2f}")
+        print(f"  both, transcoded (what ingest does) {1e6 * (direct - encoded) / n:4.2f}")
         print(f"  insert + commit                   {_insert_us(root, rows, ()):6.2f}")
         org = ("tabular_by_org_time",)
         both = (*org, "tabular_by_context_time")

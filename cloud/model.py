@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from actors.codec import JsonObject
 
@@ -97,6 +97,21 @@ class TabularRecord:
     data: JsonObject
 
 
+@final
+@dataclass(frozen=True)
+class TabularJsonRows:
+    """Tabular readings to store whose Structs are already JSON text.
+
+    ``rows`` gives ``(time_requested_ns, time_received_ns, data_json)`` with
+    ``data_json`` exactly what ``cloud.reading_json.reading_json`` gives for the
+    Struct. Capture-file ingest makes them without building the Structs' dicts
+    (``actors.codec.TabularTranscoder``); one wrapper for all rows, so a store
+    takes them as they come, with nothing to do per row.
+    """
+
+    rows: Iterable[tuple[int, int, str]]
+
+
 @dataclass(frozen=True)
 class BlobRef:
     """An item's bytes in a content-addressed blob: ``size`` bytes at ``offset``.
@@ -161,7 +176,7 @@ class SmallUpload:
     part: PartInfo
     identity: UploadIdentity
     ctx: CaptureContext
-    records: Sequence[TabularRecord]
+    records: Sequence[TabularRecord] | TabularJsonRows
     new_upload_id: str
 
 

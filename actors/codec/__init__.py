@@ -5,6 +5,7 @@ Public API (re-exported from private modules):
 - records: ``RecordEncoder``, ``SensorRecord``, ``decode_sensor_data``,
   ``encode_header``, ``decode_header``, ``encode_timestamp``;
 - Struct values: ``StructEncoder``, ``decode_struct``, ``JsonValue``;
+- tabular rows for ingest: ``TabularTranscoder`` (records to times and JSON text);
 - files: ``CaptureFileWriter``, ``CaptureFileReader``, ``iter_records``,
   ``recover_prog`` and the ``CaptureFileError`` family;
 - layout: ``collector_dir``, ``file_stem``, ``file_extension_for``,
@@ -54,6 +55,7 @@ from actors.codec._struct import (
     StructEncoder,
     decode_struct,
 )
+from actors.codec._tabular_json import TabularTranscoder
 
 __all__ = [
     "BINARY_METHODS",
@@ -73,6 +75,7 @@ __all__ = [
     "SensorRecord",
     "StructEncodeError",
     "StructEncoder",
+    "TabularTranscoder",
     "TruncatedCaptureFile",
     "WireError",
     "collector_dir",

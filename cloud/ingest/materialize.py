@@ -14,7 +14,13 @@ import os
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from actors.codec import CaptureFileError, CaptureFileReader
+from actors.codec import (
+    CaptureFileError,
+    CaptureFileReader,
+    CorruptCaptureFile,
+    TabularTranscoder,
+    WireError,
+)
 from cloud.errors import InvalidArgument
 from cloud.ingest.binary_records import locate_binary_records
 from cloud.ingest.convert import (
@@ -25,7 +31,8 @@ from cloud.ingest.convert import (
 )
 from cloud.ingest.direct import MIME_BY_ENUM
 from cloud.ingest.ids import IdSource
-from cloud.model import BinaryRecord, BlobRef, CaptureContext, TabularRecord, UploadKind
+from cloud.model import BinaryRecord, BlobRef, CaptureContext, TabularJsonRows, UploadKind
+from cloud.reading_json import reading_json
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 
 # Capture files of this size or less decode in one read; larger ones stream.
 MAX_RECORD_BYTES = 256 << 20
+
+# One per process: the reading shapes it learns serve every upload (and thread).
+_ROWS = TabularTranscoder(lambda struct: reading_json(struct, "reading"))
 
 
 def file_id_for(upload_id: str) -> str:
@@ -109,19 +119,31 @@ def materialize(
     )
 
 
-def tabular_records(reader: CaptureFileReader, where: str) -> Iterator[TabularRecord]:
-    """A tabular capture file's readings, in order; ``where`` names the file in errors.
+def tabular_records(reader: CaptureFileReader, where: str) -> TabularJsonRows:
+    """A tabular capture file's readings, in order, as JSON; ``where`` names the file in errors.
 
-    Raises:
+    The rows are read as they are taken, and taking them raises:
         InvalidArgument: a record holds no struct (binary data in a tabular file).
-        CaptureFileError: the file is corrupt or truncated (from the reader).
+        CaptureFileError: the file is corrupt or truncated (from the reader), or
+            a record is not a SensorData.
     """
-    for offset, record in reader.records():
-        if record.struct is None:
+    return TabularJsonRows(_rows(reader, where))
+
+
+def _rows(reader: CaptureFileReader, where: str) -> Iterator[tuple[int, int, str]]:
+    row = _ROWS.row
+    for offset, _, body in reader.frames():
+        try:
+            found = row(body)
+        except WireError as exc:
+            raise CorruptCaptureFile(
+                reader.path, offset, f"record is not a SensorData: {exc}"
+            ) from None
+        if found is None:
             raise InvalidArgument(
                 f"{where}: record at offset {offset} of a tabular capture file has no struct"
             )
-        yield TabularRecord(record.time_requested_ns, record.time_received_ns, record.struct)
+        yield found
 
 
 def _binary(

@@ -21,7 +21,7 @@ from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
 from cloud.ingest.convert import context_from_header
 from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_records
-from cloud.model import SmallUpload
+from cloud.model import SmallUpload, TabularJsonRows
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class SmallFileIngest:
                         f"{kind.name} (use OpenUpload)"
                     )
                 ctx = context_from_header(reader.header)
-                records = list(tabular_records(reader, where))
+                records = TabularJsonRows(list(tabular_records(reader, where).rows))
         except CaptureFileError as exc:
             raise InvalidArgument(
                 f"{where}: not a valid capture file at offset {exc.offset}: {exc.reason}"

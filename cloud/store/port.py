@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         PartInfo,
         Principal,
         SmallUpload,
+        TabularJsonRows,
         TabularRecord,
         TabularRow,
         UploadIdentity,
@@ -144,7 +145,7 @@ class Store(Protocol):
         ctx: CaptureContext,
         *,
         file_id: str,
-        tabular: Iterable[TabularRecord] = (),
+        tabular: Iterable[TabularRecord] | TabularJsonRows = (),
         binary: Sequence[BinaryRecord] = (),
     ) -> UploadRecord:
         """Materializes an upload's readings exactly once, atomically.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import json
 import os
 import re
@@ -40,13 +39,14 @@ from cloud.model import (
     UploadRecord,
     UploadStatus,
 )
+from cloud.reading_json import compact as _compact
+from cloud.reading_json import reading_json
 from cloud.store.sqlite._blobs import copy_durably, fsync_dir
 from cloud.store.sqlite._readings import (
     _INSERT_TABULAR,
-    _compact,
     _context_id,
-    _encode_json,
     _encode_record,
+    _encoded,
     _insert_tabular,
     _int,
 )
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
 
-    from cloud.model import BinaryRecord, CaptureContext, Principal, TabularRecord
+    from cloud.model import BinaryRecord, CaptureContext, Principal, TabularJsonRows, TabularRecord
     from cloud.store.sqlite._blobs import BlobDir
     from cloud.store.sqlite._db import Database
 
@@ -401,7 +401,7 @@ class IngestMixin:
         ctx: CaptureContext,
         *,
         file_id: str,
-        tabular: Iterable[TabularRecord] = (),
+        tabular: Iterable[TabularRecord] | TabularJsonRows = (),
         binary: Sequence[BinaryRecord] = (),
     ) -> UploadRecord:
         """Materializes an upload's readings exactly once, atomically.
@@ -420,7 +420,7 @@ class IngestMixin:
             InvalidArgument: ``part`` is not the upload's part, a record is not
                 JSON-like, or a binary data id exists (nothing is stored).
         """
-        encoded = itertools.starmap(_encode_record, enumerate(tabular))
+        encoded = _encoded(tabular)
         with self._db.write() as conn:
             upload = _load_upload(conn, org_id, upload_id)
             if upload.status is UploadStatus.FINISHED:
@@ -508,7 +508,7 @@ class IngestMixin:
         annotations = (
             None
             if record.annotations is None
-            else _encode_json(record.annotations, f"binary {record.binary_data_id} annotations")
+            else reading_json(record.annotations, f"binary {record.binary_data_id} annotations")
         )
         row = (
             record.binary_data_id,

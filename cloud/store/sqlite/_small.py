@@ -15,7 +15,6 @@ is deleted after the commit. A missing one is created FINISHED.
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
@@ -26,7 +25,7 @@ from cloud.store.sqlite._ingest import (
     _mark_finished,
     _unlink,
 )
-from cloud.store.sqlite._readings import _encode_record, _insert_tabular
+from cloud.store.sqlite._readings import _encoded, _insert_tabular
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -62,7 +61,7 @@ class SmallUploadsMixin:
             if not _SAFE_ID.fullmatch(item.new_upload_id):
                 raise ValueError(f"upload id {item.new_upload_id!r} is not a safe file name")
         # Encoded before the write lock is taken (every chunk commit needs it).
-        encoded = [list(itertools.starmap(_encode_record, enumerate(i.records))) for i in items]
+        encoded = [list(_encoded(i.records)) for i in items]
         out: list[UploadRecord] = []
         staged: list[str] = []
         with self._db.write() as conn:

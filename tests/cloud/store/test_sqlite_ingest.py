@@ -698,26 +698,6 @@ def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore, data_d
     assert int(version[0]) == SCHEMA_VERSION == 3
 
 
-JSON_LIKE = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
-    max_leaves=20,
-)
-
-
-@given(st.dictionaries(st.text(max_size=6), JSON_LIKE))
-def test_the_reused_reading_encoder_writes_exactly_what_json_dumps_does(value: dict) -> None:
-    from cloud.store.sqlite._readings import _compact, _compact_reading
-
-    try:
-        expected = _compact(value)
-    except ValueError:  # NaN or infinity: both refuse, and ingest normalizes them
-        with pytest.raises(ValueError, match="not JSON compliant"):
-            _compact_reading(value)
-        return
-    assert _compact_reading(value) == expected
-
-
 # -- expiring idle uploads -----------------------------------------------------------
 
 DAY_NS = 86_400 * 10**9
