@@ -485,6 +485,15 @@ def decode_header(body: bytes) -> datasync.DataCaptureMetadata:
     Raises:
         WireError: the bytes are not a valid DataCaptureMetadata.
     """
+    try:
+        fast = _fast_header(body)
+    except (WireError, UnicodeDecodeError):
+        fast = None
+    return fast if fast is not None else _decode_header(body)
+
+
+def _decode_header(body: bytes) -> datasync.DataCaptureMetadata:
+    """The reference header decoder: the wire checked strictly, then betterproto2's parse."""
     _check_wire(body, 0, len(body), _HEADER)
     try:
         header = datasync.DataCaptureMetadata.parse(body)
@@ -496,3 +505,53 @@ def decode_header(body: bytes) -> datasync.DataCaptureMetadata:
         # which would fail when the header is serialized again for upload.
         params[key] = PbAny()
     return header
+
+
+_DATA_TYPES = {int(t): t for t in datasync.DataType}
+
+
+def _fast_header(body: bytes) -> datasync.DataCaptureMetadata | None:
+    """The header, built with the constructor (~30 µs less than checking the wire and
+    betterproto2's parse, per capture file read); None, or a ``WireError`` or
+    ``UnicodeDecodeError``, leaves it to them: method parameters, unknown fields or
+    enum values, multi-byte tags, bytes out of bounds or not UTF-8.
+
+    Every file a collector writes has the same header with no parameters, and
+    both the robot (checking each file before upload) and the cloud read it.
+    """
+    # Strings by tag byte: 0x0A component_type, 0x12 component_name, 0x22
+    # method_name, 0x3A file_extension, 0x52 mime_type; 0x42 tags (repeated).
+    strings = {0x0A: "", 0x12: "", 0x22: "", 0x3A: "", 0x52: ""}
+    tags: list[str] = []
+    data_type = datasync.DataType.UNSPECIFIED
+    pos = 0
+    end = len(body)
+    while pos < end:
+        tag = body[pos]
+        if tag == 0x28:  # type: a varint
+            value, pos = decode_varint(body, pos + 1, end)
+            found = _DATA_TYPES.get(value)
+            if found is None:
+                return None
+            data_type = found
+            continue
+        if tag not in strings and tag != 0x42:
+            return None
+        n, start = decode_varint(body, pos + 1, end)
+        pos = start + n
+        if pos > end:
+            return None
+        text = body[start:pos].decode()
+        if tag == 0x42:
+            tags.append(text)
+        else:
+            strings[tag] = text  # a repeated singular field: the last one wins
+    return datasync.DataCaptureMetadata(
+        component_type=strings[0x0A],
+        component_name=strings[0x12],
+        method_name=strings[0x22],
+        type=data_type,
+        file_extension=strings[0x3A],
+        tags=tags,
+        mime_type=strings[0x52],
+    )

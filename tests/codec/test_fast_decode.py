@@ -25,12 +25,16 @@ from actors.codec import (
     WireError,
     _records,
     _struct,
+    decode_header,
     decode_sensor_data,
     decode_struct,
     decode_timestamp,
     decode_varint,
+    encode_header,
     encode_timestamp,
 )
+from protos.gen.google.protobuf import Any as PbAny
+from protos.gen.viam.app.datasync import v1 as datasync
 from tests.codec import strategies as cst
 
 FAST = settings(max_examples=60, deadline=None)
@@ -441,3 +445,74 @@ def test_the_fast_lane_caches_stay_bounded_and_correct(monkeypatch):
         assert len(_struct._CONSTANT_ENTRIES) <= 8
         assert len(_struct._STRUCT_ENTRIES) <= 8
         assert len(_records._TIMESTAMP_HEADS) <= 4
+
+
+# --- headers --------------------------------------------------------------------------------------
+
+
+def _header_outcome(decode: Callable[[bytes], Any], body: bytes) -> Any:
+    """The header ``decode`` gives, as its fields and its bytes again, or its error."""
+    try:
+        header = decode(body)
+    except WireError as exc:
+        return ("error", str(exc), exc.pos)
+    return ("ok", header, bytes(header), repr(header))
+
+
+def _header_agrees(body: bytes) -> None:
+    assert _header_outcome(decode_header, body) == _header_outcome(_records._decode_header, body)
+
+
+def _header_bytes(spec: cst.HeaderSpec, with_params: bool) -> bytes:
+    header = datasync.DataCaptureMetadata(
+        component_type=spec.component_type,
+        component_name=spec.component_name,
+        method_name=spec.method_name,
+        type=datasync.DataType(spec.data_type),
+        method_parameters=(
+            {k: PbAny(type_url="type.googleapis.com/x", value=b"v") for k in spec.params}
+            if with_params
+            else {}
+        ),
+        file_extension=spec.file_extension,
+        tags=list(spec.tags),
+        mime_type=spec.mime_type,
+    )
+    return _unframe(encode_header(header))
+
+
+@FAST
+@given(spec=cst.headers, with_params=st.booleans())
+def test_headers_decode_as_the_reference_decoder_does(spec, with_params):
+    _header_agrees(_header_bytes(spec, with_params))
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=cst.headers, edits=_edits)
+@example(spec=cst.HeaderSpec("a", "b", "c", 2, {}, ".dat", ("t",), ""), edits=[("set", 0, 0x0B)])
+def test_mutated_headers_decode_or_fail_exactly_as_the_reference_decoder(spec, edits):
+    _header_agrees(_mutate(_header_bytes(spec, False), edits))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x0a\x01a\x0a\x01b",  # a repeated singular field: the last one wins
+        b"\x28\x07",  # an enum value DataType does not name
+        b"\x28\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # a negative enum value
+        b"\x0a\x02\xff\xfe",  # not UTF-8
+        b"\x0a\x05ab",  # cut short
+        b"\x42\x01a\x42\x00\x42\x01b",  # tags, one empty
+        b"\x58\x01",  # an unknown field (11, varint)
+        b"\x8a\x01\x00",  # a field number needing a two-byte tag
+    ],
+)
+def test_unusual_headers_decode_or_fail_as_the_reference_decoder_does(body):
+    _header_agrees(body)
+
+
+def test_a_usual_header_takes_the_fast_decoder():
+    body = _header_bytes(
+        cst.HeaderSpec("rdk:component:sensor", "s", "Readings", 2, {}, ".dat", ("a",), ""), False
+    )
+    assert _records._fast_header(body) == _records._decode_header(body)
