@@ -150,3 +150,33 @@ headers = st.builds(
     st.lists(strings, max_size=4).map(tuple),
     st.sampled_from(["", "image/jpeg", "image/png"]) | strings,
 )
+
+
+# Edits applied to valid bytes: overwrite, insert or delete a byte, or cut the end.
+edits = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "insert", "delete", "cut"]),
+        st.integers(0, 1 << 16),
+        st.integers(0, 255),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def mutate(data: bytes, changes: list[tuple[str, int, int]]) -> bytes:
+    """``data`` with each of ``changes`` (drawn from ``edits``) applied in turn."""
+    buf = bytearray(data)
+    for kind, index, byte in changes:
+        i = index % (len(buf) + 1)
+        if kind == "insert":
+            buf.insert(i, byte)
+        elif not buf:
+            continue
+        elif kind == "set":
+            buf[i % len(buf)] = byte
+        elif kind == "delete":
+            del buf[i % len(buf)]
+        else:
+            del buf[i:]
+    return bytes(buf)

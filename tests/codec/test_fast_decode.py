@@ -84,35 +84,6 @@ def _unframe(framed: bytes) -> bytes:
     return framed[pos:]
 
 
-# Edits applied to valid bytes: overwrite, insert or delete a byte, or cut the end.
-_edits = st.lists(
-    st.tuples(
-        st.sampled_from(["set", "insert", "delete", "cut"]),
-        st.integers(0, 1 << 16),
-        st.integers(0, 255),
-    ),
-    min_size=1,
-    max_size=3,
-)
-
-
-def _mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
-    buf = bytearray(data)
-    for kind, index, byte in edits:
-        i = index % (len(buf) + 1)
-        if kind == "insert":
-            buf.insert(i, byte)
-        elif not buf:
-            continue
-        elif kind == "set":
-            buf[i % len(buf)] = byte
-        elif kind == "delete":
-            del buf[i % len(buf)]
-        else:
-            del buf[i:]
-    return bytes(buf)
-
-
 def _struct_agrees(body: bytes) -> None:
     assert outcome(decode_struct, body) == outcome(_struct._decode_struct, body, 0, len(body))
 
@@ -194,12 +165,12 @@ def test_fast_records_equal_what_the_dataclass_constructor_makes():
 
 
 @settings(max_examples=200, deadline=None)
-@given(obj=cst.readings_objects, edits=_edits)
+@given(obj=cst.readings_objects, edits=cst.edits)
 @example(obj={"readings": {"x": 1.0, "ok": True, "s": "a"}}, edits=[("cut", 9, 0)])
 def test_mutated_struct_bytes_decode_or_fail_exactly_as_the_reference_decoder(obj, edits):
     body = StructEncoder().encode(obj)
     decode_struct(body)  # warm the fast lanes with the valid entries first
-    mutated = _mutate(body, edits)
+    mutated = cst.mutate(body, edits)
 
     _struct_agrees(mutated)
     # Inside a larger buffer too (bytes past the end must not be read as the message's).
@@ -213,13 +184,13 @@ def test_mutated_struct_bytes_decode_or_fail_exactly_as_the_reference_decoder(ob
 @given(
     obj=cst.readings_objects,
     times=st.tuples(cst.timestamps_ns, cst.timestamps_ns),
-    edits=_edits,
+    edits=cst.edits,
 )
 def test_mutated_records_decode_or_fail_exactly_as_the_reference_decoder(obj, times, edits):
     body = _unframe(RecordEncoder().tabular(times[0], times[1], obj))
     decode_sensor_data(body)  # warm the fast lanes with the valid fields first
 
-    _record_agrees(_mutate(body, edits))
+    _record_agrees(cst.mutate(body, edits))
 
 
 @settings(max_examples=300, deadline=None)
@@ -488,10 +459,10 @@ def test_headers_decode_as_the_reference_decoder_does(spec, with_params):
 
 
 @settings(max_examples=300, deadline=None)
-@given(spec=cst.headers, edits=_edits)
+@given(spec=cst.headers, edits=cst.edits)
 @example(spec=cst.HeaderSpec("a", "b", "c", 2, {}, ".dat", ("t",), ""), edits=[("set", 0, 0x0B)])
 def test_mutated_headers_decode_or_fail_exactly_as_the_reference_decoder(spec, edits):
-    _header_agrees(_mutate(_header_bytes(spec, False), edits))
+    _header_agrees(cst.mutate(_header_bytes(spec, False), edits))
 
 
 @pytest.mark.parametrize(

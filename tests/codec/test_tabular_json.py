@@ -202,41 +202,13 @@ def test_unusual_structs_give_the_general_paths_row(struct_bytes):
         assert rows.row(body) == general(body)
 
 
-_edits = st.lists(
-    st.tuples(
-        st.sampled_from(["set", "insert", "delete", "cut"]),
-        st.integers(0, 1 << 16),
-        st.integers(0, 255),
-    ),
-    min_size=1,
-    max_size=3,
-)
-
-
-def _mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
-    buf = bytearray(data)
-    for kind, index, byte in edits:
-        i = index % (len(buf) + 1)
-        if kind == "insert":
-            buf.insert(i, byte)
-        elif not buf:
-            continue
-        elif kind == "set":
-            buf[i % len(buf)] = byte
-        elif kind == "delete":
-            del buf[i % len(buf)]
-        else:
-            del buf[i:]
-    return bytes(buf)
-
-
 @settings(max_examples=300, deadline=None)
-@given(obj=cst.readings_objects, edits=_edits)
+@given(obj=cst.readings_objects, edits=cst.edits)
 def test_mutated_records_give_the_general_paths_row_or_error(obj, edits):
     rows = TabularTranscoder(encode)
     body = body_of(1_700_000_000_000_000_001, 1_700_000_000_000_000_002, obj)
     rows.row(body)  # learn the valid shape first, so mutations meet a plan of its length
-    mutated = _mutate(body, edits)
+    mutated = cst.mutate(body, edits)
     assert outcome(rows.row, mutated) == outcome(general, mutated)
 
 
