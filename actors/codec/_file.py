@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, final
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, final
 
 from actors.adapters.os_fs import OsFileSystem
 from actors.codec._layout import CAPTURE_EXT, PROG_EXT, file_stem
@@ -21,7 +21,7 @@ from actors.codec._records import SensorRecord, decode_header, decode_sensor_dat
 from actors.planted import Bug, planted
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
     from types import TracebackType
 
@@ -35,6 +35,7 @@ DEFAULT_FLUSH_BYTES = 64 * 1024
 # ``frames()`` reads a file of at most this much at once (a tabular upload nearly always).
 _WHOLE_READ_BYTES = 16 << 20
 _NAME_ATTEMPTS = 10_000
+T = TypeVar("T")
 
 
 class CaptureFileError(Exception):
@@ -187,20 +188,33 @@ class CaptureFileReader:
             yield frame
 
     def records(self) -> Iterator[tuple[int, SensorRecord]]:
-        """Yields ``(offset, record)`` for each record, decoded."""
-        # The cloud's ingest loop: frames stay plain tuples (no RawRecord) here.
+        """Yields ``(offset, record)`` for each record, decoded, one read at a time."""
+        return self._decode_each(self._frame_by_frame(), decode_sensor_data)
+
+    def decoded(self, decode: Callable[[bytes], T]) -> Iterator[tuple[int, T]]:
+        """Yields ``(offset, decode(body))`` for each record, cut as ``frames()`` cuts
+        them; a ``WireError`` from ``decode`` is the file's corruption at that record."""
+        return self._decode_each(self.frames(), decode)
+
+    def _frame_by_frame(self) -> Iterator[tuple[int, int, bytes]]:
         next_frame = self._next_frame
-        decode = decode_sensor_data
         while (frame := next_frame(header=False)) is not None:
-            offset, end, body = frame
+            yield frame
+
+    def _decode_each(
+        self, frames: Iterator[tuple[int, int, bytes]], decode: Callable[[bytes], T]
+    ) -> Iterator[tuple[int, T]]:
+        """Decodes each frame; ``good_offset`` passes a record only once it decodes."""
+        for offset, end, body in frames:
             try:
-                record = decode(body)
+                value = decode(body)
             except WireError as exc:
+                self.good_offset = offset
                 raise CorruptCaptureFile(
                     self.path, offset, f"record is not a SensorData: {exc}"
                 ) from None
             self.good_offset = end
-            yield offset, record
+            yield offset, value
 
     def _next_frame(self, *, header: bool) -> tuple[int, int, bytes] | None:
         """The next frame as ``(offset, end, body)``; ``good_offset`` is left to the

@@ -14,13 +14,7 @@ import os
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from actors.codec import (
-    CaptureFileError,
-    CaptureFileReader,
-    CorruptCaptureFile,
-    TabularTranscoder,
-    WireError,
-)
+from actors.codec import CaptureFileError, CaptureFileReader, TabularTranscoder
 from cloud.errors import InvalidArgument
 from cloud.ingest.binary_records import locate_binary_records
 from cloud.ingest.convert import (
@@ -131,14 +125,7 @@ def tabular_records(reader: CaptureFileReader, where: str) -> TabularJsonRows:
 
 
 def _rows(reader: CaptureFileReader, where: str) -> Iterator[tuple[int, int, str]]:
-    row = _ROWS.row
-    for offset, _, body in reader.frames():
-        try:
-            found = row(body)
-        except WireError as exc:
-            raise CorruptCaptureFile(
-                reader.path, offset, f"record is not a SensorData: {exc}"
-            ) from None
+    for offset, found in reader.decoded(_ROWS.row):
         if found is None:
             raise InvalidArgument(
                 f"{where}: record at offset {offset} of a tabular capture file has no struct"

@@ -15,6 +15,7 @@ from actors.codec import (
     RecordEncoder,
     TruncatedCaptureFile,
     _file,
+    decode_sensor_data,
     encode_header,
     encode_varint,
     iter_records,
@@ -269,6 +270,29 @@ def test_frames_cut_a_file_exactly_as_raw_records_do(tmp_path_factory, count, ta
     with CaptureFileReader(path, max_record_bytes=1000) as reader:
         expected = _framing(reader, frames=False)
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"", b"\x00" * 4, encode_varint(3) + b"\x0a\x05a", encode_varint(2) + b"\x08\x01", b"\x85"],
+)
+def test_decoded_reads_and_fails_as_records_does(tmp_path, tail):
+    path = _write(tmp_path / "f.capture", HEADER, *_records(3), tail)
+
+    def run(read: str) -> tuple[list[object], object, int]:
+        with CaptureFileReader(path) as reader:
+            got: list[object] = []
+            error = None
+            try:
+                items = (
+                    reader.records() if read == "records" else reader.decoded(decode_sensor_data)
+                )
+                got.extend(items)
+            except (CorruptCaptureFile, TruncatedCaptureFile) as exc:
+                error = (type(exc), exc.offset, exc.reason)
+            return got, error, reader.good_offset
+
+    assert run("decoded") == run("records")
 
 
 # --- bounded memory -------------------------------------------------------------------------------
