@@ -210,38 +210,54 @@ _new_object = object.__new__
 
 
 def _fast_sensor_data(buf: bytes, pos: int, end: int) -> SensorRecord:
+    meta_start, meta_end, kind, start, stop = fast_fields(buf, pos, end)
     requested = received = mime = 0
     annotations = b""
-    struct: dict[str, JsonValue] | None = None
-    binary: bytes | None = None
+    if meta_start < meta_end:
+        requested, received, annotations, mime = _fast_metadata(buf, meta_start, meta_end)
+    record = _new_object(SensorRecord)  # SensorRecord(requested, received, ..., False)
+    _set_requested(record, requested)
+    _set_received(record, received)
+    _set_struct(record, fast_struct(buf, start, stop) if kind == STRUCT else None)
+    _set_binary(record, buf[start:stop] if kind == BINARY else None)
+    _set_annotations(record, annotations)
+    _set_mime(record, mime)
+    _set_unknown(record, False)
+    return record
+
+
+# SensorData's data field tags, as ``fast_fields`` reports them (0: neither).
+STRUCT = 0x12
+BINARY = 0x1A
+
+
+def fast_fields(buf: bytes, pos: int, end: int) -> tuple[int, int, int, int, int]:
+    """SensorData's fields in ``buf[pos:end]``: its metadata's span (empty if
+    absent), then its data's tag (``STRUCT``, ``BINARY`` or 0) and span.
+
+    Raises one of ``FALLBACK`` on a field repeated (they merge or replace), a
+    field unknown or of the wrong wire type, or one that runs past ``end``.
+    """
+    meta_start = meta_end = kind = start = stop = 0
+    seen_metadata = False
     while pos < end:
         # All three fields are length-delimited: tag, length, payload.
         tag = buf[pos]
         n = buf[pos + 1]
         if n < 0x80:
-            start = pos + 2
+            field_start = pos + 2
         else:
-            n, start = decode_varint(buf, pos + 1, end)
-        pos = start + n
+            n, field_start = decode_varint(buf, pos + 1, end)
+        pos = field_start + n
         if pos > end:
             raise Bail
-        if tag == 0x12:  # struct
-            struct, binary = fast_struct(buf, start, pos), None
-        elif tag == 0x0A:  # metadata
-            requested, received, annotations, mime = _fast_metadata(buf, start, pos)
-        elif tag == 0x1A:  # binary
-            binary, struct = buf[start:pos], None
+        if tag in (STRUCT, BINARY) and not kind:
+            kind, start, stop = tag, field_start, pos
+        elif tag == 0x0A and not seen_metadata:  # metadata
+            meta_start, meta_end, seen_metadata = field_start, pos, True
         else:
-            raise Bail  # an unknown field or a wrong wire type
-    record = _new_object(SensorRecord)  # SensorRecord(requested, received, ..., False)
-    _set_requested(record, requested)
-    _set_received(record, received)
-    _set_struct(record, struct)
-    _set_binary(record, binary)
-    _set_annotations(record, annotations)
-    _set_mime(record, mime)
-    _set_unknown(record, False)
-    return record
+            raise Bail  # a repeated field, an unknown field or a wrong wire type
+    return meta_start, meta_end, kind, start, stop
 
 
 def _fast_metadata(buf: bytes, pos: int, end: int) -> tuple[int, int, bytes, int]:

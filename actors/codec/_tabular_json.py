@@ -24,7 +24,7 @@ import struct as _binary
 from typing import TYPE_CHECKING, NamedTuple, final
 
 from actors.codec._pbwire import WireError, decode_varint
-from actors.codec._records import _fast_metadata, decode_sensor_data
+from actors.codec._records import STRUCT, _fast_metadata, decode_sensor_data, fast_fields
 from actors.codec._struct import FALLBACK, Bail, JsonObject
 
 if TYPE_CHECKING:
@@ -124,36 +124,14 @@ class TabularTranscoder:
 
 
 def _split(body: bytes) -> tuple[int, int, int, int]:
-    """The record's times and its Struct's span; raises one of ``FALLBACK`` if unsure.
-
-    Takes only what the general decoder reads the same way: at most one
-    metadata field and exactly one struct field, each with a one-byte tag.
-    """
-    requested = received = 0
-    span: tuple[int, int] | None = None
-    seen_metadata = False
-    pos = 0
-    end = len(body)
-    while pos < end:
-        tag = body[pos]
-        n = body[pos + 1]
-        if n < 0x80:
-            start = pos + 2
-        else:
-            n, start = decode_varint(body, pos + 1, end)
-        pos = start + n
-        if pos > end:
-            raise Bail
-        if tag == 0x12 and span is None:  # struct
-            span = (start, pos)
-        elif tag == 0x0A and not seen_metadata:  # metadata
-            requested, received, _, _ = _fast_metadata(body, start, pos)
-            seen_metadata = True
-        else:
-            raise Bail  # binary, a repeated field, an unknown field or a wrong wire type
-    if span is None:
+    """The record's times and its Struct's span; raises one of ``FALLBACK`` if unsure."""
+    meta_start, meta_end, kind, start, end = fast_fields(body, 0, len(body))
+    if kind != STRUCT:
         raise Bail
-    return requested, received, span[0], span[1]
+    if meta_start == meta_end:
+        return 0, 0, start, end
+    requested, received, _, _ = _fast_metadata(body, meta_start, meta_end)
+    return requested, received, start, end
 
 
 def _learn(body: bytes, start: int, end: int, text: str) -> _Plan | None:
