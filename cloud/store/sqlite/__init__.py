@@ -22,6 +22,7 @@ from cloud.store.sqlite._fleet import FleetMixin
 from cloud.store.sqlite._ingest import IngestMixin
 from cloud.store.sqlite._query import QueryMixin
 from cloud.store.sqlite._small import SmallUploadsMixin
+from cloud.store.sqlite._uploads import UploadsMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,7 +35,7 @@ __all__ = ["SqliteStore"]
 
 
 @final
-class SqliteStore(IngestMixin, SmallUploadsMixin, QueryMixin, FleetMixin):
+class SqliteStore(IngestMixin, UploadsMixin, SmallUploadsMixin, QueryMixin, FleetMixin):
     """The embedded store: one data directory, safe to call from many threads.
 
     Opening it sweeps what a crash can leave behind: blob temp files, blobs

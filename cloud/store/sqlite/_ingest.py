@@ -1,4 +1,4 @@
-"""The write side of ``SqliteStore``: keys, parts, blobs, readings and uploads.
+"""The write side of ``SqliteStore``: keys, parts, blobs and readings (uploads: ``_uploads``).
 
 Every mutating method is durable when it returns: database changes commit in
 one ``BEGIN IMMEDIATE`` transaction (``synchronous=FULL``), file bytes are
@@ -7,71 +7,39 @@ the source of truth; files may hold *more* than it records after a crash (a
 staging file's bytes past the committed offset, an unreferenced blob), never
 less, and the extra is trimmed or swept.
 
-Resumable uploads stage their bytes in ``<data_dir>/staging/<upload_id>``.
-``write_chunk`` is a compare-and-set append: a chunk is accepted only at the
-committed offset. Chunks of one upload are serialized by a striped per-upload
-lock, not the database's write lock, so one upload's fsync does not stall
-every other writer; the offset update is still a conditional ``UPDATE``.
-
 Readings are encoded and inserted by ``_readings`` (compact JSON, non-finite
 floats as strings).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import os
-import re
 import sqlite3
 import threading
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from cloud.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from cloud.errors import InvalidArgument, PermissionDenied
 from cloud.model import (
     ApiKeyRecord,
     BlobRef,
     PartInfo,
-    UploadIdentity,
-    UploadKind,
-    UploadRecord,
     UploadStatus,
 )
-from cloud.reading_json import compact as _compact
-from cloud.reading_json import reading_json
-from cloud.store.sqlite._blobs import copy_durably, fsync_dir
 from cloud.store.sqlite._readings import (
     _INSERT_TABULAR,
     _context_id,
     _encode_record,
-    _encoded,
-    _insert_tabular,
-    _int,
+    _insert_binary,
 )
+from cloud.store.sqlite._uploads import _LOCK_STRIPES, _bytes, _unlink
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
-    from cloud.model import BinaryRecord, CaptureContext, Principal, TabularJsonRows, TabularRecord
+    from cloud.model import BinaryRecord, CaptureContext, Principal, TabularRecord
     from cloud.store.sqlite._blobs import BlobDir
     from cloud.store.sqlite._db import Database
-
-_LOCK_STRIPES = 64
-# Upload ids name staging files: only plain file names (server-generated ids pass).
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
-
-_UPLOAD_COLUMNS = (
-    "upload_id, org_id, part_id, path, size, sha256, kind, metadata, committed_offset, "
-    "status, created_ns, file_id, binary_data_ids, records"
-)
-_INSERT_BINARY = (
-    "INSERT INTO binary (binary_data_id, org_id, context_id, sha256, size, blob_offset, "
-    "time_requested, time_received, time_synced, mime_type, file_name, file_ext, dataset_ids, "
-    "annotations, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class IngestMixin:
@@ -280,309 +248,11 @@ class IngestMixin:
         """
         with self._db.write() as conn:
             context_id = _context_id(conn, part, ctx)
-            self._insert_binary(conn, part, ctx, context_id, record, self._wall_ns(), file_id)
-
-    # -- resumable uploads ---------------------------------------------------------
-
-    def open_upload(
-        self,
-        part: PartInfo,
-        identity: UploadIdentity,
-        kind: UploadKind,
-        metadata: bytes,
-        *,
-        new_upload_id: str,
-    ) -> UploadRecord:
-        """Finds the upload for ``identity`` in the part's org, or creates it.
-
-        The same identity always maps to the same upload, also under concurrent
-        calls (insert-if-absent, then read back, in one transaction); an
-        existing upload is returned as stored, whatever ``kind`` and
-        ``metadata`` this call passes.
-
-        Raises:
-            InvalidArgument: the identity is malformed or names another part.
-            ValueError: ``new_upload_id`` is not a plain file name, or already
-                names another upload (a server bug, not a bad request).
-        """
-        _check_identity(part, identity)
-        if not _SAFE_ID.fullmatch(new_upload_id):
-            raise ValueError(f"upload id {new_upload_id!r} is not a safe file name")
-        key = (part.org_id, identity.part_id, identity.path, identity.size, identity.sha256)
-        with self._db.read() as conn:
-            found = _find_upload(conn, key)
-        if found is not None:
-            return found
-        with self._db.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO uploads (upload_id, org_id, part_id, path, size, sha256, "
-                "kind, metadata, status, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new_upload_id,
-                    *key,
-                    int(kind),
-                    bytes(metadata),
-                    int(UploadStatus.OPEN),
-                    self._wall_ns(),
-                ),
+            _insert_binary(
+                conn, self._blobs, part, ctx, context_id, record, self._wall_ns(), file_id
             )
-            found = _find_upload(conn, key)
-        if found is None:
-            raise ValueError(f"upload id {new_upload_id!r} already names another upload")
-        return found
-
-    def get_upload(self, org_id: str, upload_id: str) -> UploadRecord:
-        """The upload (``NotFound`` if it does not exist in ``org_id``)."""
-        with self._db.read() as conn:
-            return _load_upload(conn, org_id, upload_id)
-
-    def write_chunk(self, org_id: str, upload_id: str, offset: int, data: bytes) -> int:
-        """Compare-and-set append: durable when it returns; returns the committed offset.
-
-        If ``offset`` differs from the committed offset, ``data`` is empty, or
-        the upload is finished, nothing changes. Otherwise the staging file is
-        first cut back to the committed offset (a crash may have left bytes of
-        a chunk whose offset update never committed), the chunk is written and
-        fsynced, and then the new offset commits.
-
-        Raises:
-            NotFound: no such upload in ``org_id``.
-            InvalidArgument: the chunk would end past the file's size.
-        """
-        with self._upload_lock(upload_id):
-            with self._db.read() as conn:
-                upload = _load_upload(conn, org_id, upload_id)
-            committed = upload.committed_offset
-            if upload.status is UploadStatus.FINISHED or offset != committed or not data:
-                return committed
-            end = offset + len(data)
-            if end > upload.identity.size:
-                raise InvalidArgument(
-                    f"upload {upload_id}: a chunk of {len(data)} bytes at offset {offset} "
-                    f"would end at {end}, past the file's size {upload.identity.size}"
-                )
-            self._stage(upload_id, committed, data)
-            with self._db.write() as conn:
-                cursor = conn.execute(
-                    "UPDATE uploads SET committed_offset = ?, touched_ns = ? WHERE upload_id = ? "
-                    "AND org_id = ? AND committed_offset = ? AND status = ?",
-                    (end, self._wall_ns(), upload_id, org_id, committed, int(UploadStatus.OPEN)),
-                )
-                if cursor.rowcount == 1:
-                    return end
-                # Finished meanwhile (only finish can race us: we hold the upload's lock).
-                return _load_upload(conn, org_id, upload_id).committed_offset
-
-    def staged_path(self, org_id: str, upload_id: str) -> Path:
-        """The staging file, cut to exactly ``committed_offset`` bytes.
-
-        Creates an empty file for an upload with no bytes yet, and restores a
-        complete upload's file from its blob if ``adopt_blob`` moved it away
-        before a finish that did not commit.
-
-        Raises:
-            NotFound: no such upload in ``org_id``.
-            FailedPrecondition: the upload is finished (its staging file is gone).
-            OSError: the staging file lost committed bytes (a storage fault).
-        """
-        with self._upload_lock(upload_id):
-            upload = self.get_upload(org_id, upload_id)
-            if upload.status is UploadStatus.FINISHED:
-                raise FailedPrecondition(f"upload {upload_id} is already finished")
-            path = self._staging / upload_id
-            self._restore_staged(upload, path)
-            return path
-
-    def finish_upload(
-        self,
-        org_id: str,
-        upload_id: str,
-        part: PartInfo,
-        ctx: CaptureContext,
-        *,
-        file_id: str,
-        tabular: Iterable[TabularRecord] | TabularJsonRows = (),
-        binary: Sequence[BinaryRecord] = (),
-    ) -> UploadRecord:
-        """Materializes an upload's readings exactly once, atomically.
-
-        In one transaction: inserts ``tabular`` (streamed in batches, so it may
-        be a generator parsing the staging file) and ``binary`` rows, and marks
-        the upload FINISHED with ``file_id``, the binary ids and the record
-        count (tabular plus binary). After the commit the staging file is
-        deleted. If the upload is already FINISHED, inserts nothing and returns
-        the stored record (``tabular`` is not consumed).
-
-        Raises:
-            NotFound: no such upload in ``org_id``.
-            FailedPrecondition: not all of the upload's bytes are committed, or
-                a binary record's blob is not stored.
-            InvalidArgument: ``part`` is not the upload's part, a record is not
-                JSON-like, or a binary data id exists (nothing is stored).
-        """
-        encoded = _encoded(tabular)
-        with self._db.write() as conn:
-            upload = _load_upload(conn, org_id, upload_id)
-            if upload.status is UploadStatus.FINISHED:
-                return upload
-            _check_finishable(upload, part)
-            synced = self._wall_ns()
-            count = _insert_tabular(conn, part, ctx, encoded, synced, file_id)
-            if binary:
-                context_id = _context_id(conn, part, ctx)
-                for record in binary:
-                    self._insert_binary(conn, part, ctx, context_id, record, synced, file_id)
-            ids = tuple(record.binary_data_id for record in binary)
-            _mark_finished(
-                conn, upload_id, upload.identity.size, file_id, ids, count + len(ids), synced
-            )
-        _unlink(self._staging / upload_id)
-        return replace(
-            upload,
-            status=UploadStatus.FINISHED,
-            file_id=file_id,
-            binary_data_ids=ids,
-            records=count + len(ids),
-        )
-
-    def expire_idle_uploads(self, idle_ns: int) -> list[str]:
-        """Deletes the open uploads no chunk has reached for ``idle_ns``, with their bytes.
-
-        An upload is idle since its last committed chunk, or since it was opened
-        if none came. A robot that comes back later loses nothing: its next call
-        on the expired upload gets NOT_FOUND (a transient error), and OpenUpload
-        of the same file then starts a new upload at offset 0. Finished uploads
-        are never touched (they are the exactly-once record). Each upload is
-        deleted under its own lock, so a chunk being written wins the race or
-        finds the upload gone; a finish that commits first keeps it.
-
-        Returns:
-            The ids of the expired uploads.
-        """
-        cutoff = self._wall_ns() - idle_ns
-        idle = (
-            "status = ? AND max(created_ns, touched_ns) < ?",
-            (int(UploadStatus.OPEN), cutoff),
-        )
-        with self._db.read() as conn:
-            ids = [
-                str(row[0])
-                for row in conn.execute(f"SELECT upload_id FROM uploads WHERE {idle[0]}", idle[1])
-            ]
-        expired: list[str] = []
-        for upload_id in ids:
-            with self._upload_lock(upload_id):
-                with self._db.write() as conn:
-                    gone = conn.execute(
-                        f"DELETE FROM uploads WHERE upload_id = ? AND {idle[0]}",
-                        (upload_id, *idle[1]),
-                    ).rowcount
-                if gone:
-                    _unlink(self._staging / upload_id)
-                    expired.append(upload_id)
-        return expired
 
     # -- helpers -----------------------------------------------------------------
-
-    def _upload_lock(self, upload_id: str) -> threading.Lock:
-        return self._upload_locks[hash(upload_id) % _LOCK_STRIPES]
-
-    def _insert_binary(
-        self,
-        conn: sqlite3.Connection,
-        part: PartInfo,
-        ctx: CaptureContext,
-        context_id: int,
-        record: BinaryRecord,
-        synced: int,
-        file_id: str,
-    ) -> None:
-        # Checked inside the write transaction: blob deletion re-checks references
-        # under the same lock, so a blob seen here cannot vanish under the new row.
-        if not self._blobs.exists(record.blob):
-            raise FailedPrecondition(
-                f"binary {record.binary_data_id}: blob {record.blob.sha256} "
-                f"({record.blob.size} bytes at offset {record.blob.offset}) is not stored; "
-                "store it again"
-            )
-        annotations = (
-            None
-            if record.annotations is None
-            else reading_json(record.annotations, f"binary {record.binary_data_id} annotations")
-        )
-        row = (
-            record.binary_data_id,
-            part.org_id,
-            context_id,
-            record.blob.sha256,
-            record.blob.size,
-            record.blob.offset,
-            record.time_requested_ns,
-            record.time_received_ns,
-            synced,
-            record.mime_type or ctx.mime_type,
-            record.file_name,
-            record.file_ext or ctx.file_extension,
-            _compact(sorted(set(ctx.dataset_ids))),
-            annotations,
-            file_id,
-        )
-        try:
-            conn.execute(_INSERT_BINARY, row)
-        except sqlite3.IntegrityError:
-            raise InvalidArgument(
-                f"binary data id {record.binary_data_id!r} already exists"
-            ) from None
-
-    def _stage(self, upload_id: str, committed: int, data: bytes) -> None:
-        path = self._staging / upload_id
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            if size < committed:
-                raise OSError(
-                    errno.EIO,
-                    f"staging file of upload {upload_id} has {size} bytes, "
-                    f"fewer than the {committed} committed",
-                )
-            if size > committed:
-                os.ftruncate(fd, committed)
-            view, position = memoryview(data), committed
-            while view:
-                written = os.pwrite(fd, view, position)
-                view, position = view[written:], position + written
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if committed == 0:  # the file may be new: make its directory entry durable
-            fsync_dir(self._staging)
-
-    def _restore_staged(self, upload: UploadRecord, path: Path) -> None:
-        committed = upload.committed_offset
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            size = -1
-        if size == committed:
-            return
-        if size > committed:
-            with path.open("r+b") as f:
-                f.truncate(committed)
-                os.fsync(f.fileno())
-            return
-        if committed == 0:
-            path.touch(mode=0o600)
-            fsync_dir(path.parent)
-            return
-        blob = BlobRef(sha256=upload.identity.sha256.hex(), size=committed)
-        if committed == upload.identity.size and self._blobs.exists(blob):
-            copy_durably(self._blobs.path_for(blob.sha256), path)
-            return
-        raise OSError(
-            errno.EIO,
-            f"staging file of upload {upload.upload_id} has {max(size, 0)} bytes, "
-            f"fewer than the {committed} committed",
-        )
 
     def _sweep(self) -> None:
         with self._db.read() as conn:
@@ -603,111 +273,3 @@ class IngestMixin:
         for entry in self._staging.iterdir():
             if entry.name not in open_ids:
                 _unlink(entry)
-
-
-# -- uploads -----------------------------------------------------------------------
-
-
-def _check_identity(part: PartInfo, identity: UploadIdentity) -> None:
-    if identity.part_id != part.part_id:
-        raise InvalidArgument(
-            f"upload identity names part {identity.part_id!r}, not {part.part_id!r}"
-        )
-    if not identity.path:
-        raise InvalidArgument("upload identity has an empty path")
-    if identity.size < 0:
-        raise InvalidArgument(f"upload identity has a negative size ({identity.size})")
-    if len(identity.sha256) != 32:
-        raise InvalidArgument(
-            f"upload identity's sha256 has {len(identity.sha256)} bytes, expected 32"
-        )
-
-
-def _mark_finished(
-    conn: sqlite3.Connection,
-    upload_id: str,
-    size: int,
-    file_id: str,
-    binary_data_ids: Sequence[str],
-    records: int,
-    synced: int,
-) -> None:
-    """Records an upload as FINISHED, all its bytes committed (in the caller's transaction)."""
-    conn.execute(
-        "UPDATE uploads SET status = ?, committed_offset = ?, file_id = ?, binary_data_ids = ?, "
-        "records = ?, finished_ns = ? WHERE upload_id = ?",
-        (
-            int(UploadStatus.FINISHED),
-            size,
-            file_id,
-            _compact(list(binary_data_ids)),
-            records,
-            synced,
-            upload_id,
-        ),
-    )
-
-
-def _check_finishable(upload: UploadRecord, part: PartInfo) -> None:
-    if part.part_id != upload.identity.part_id or part.org_id != upload.org_id:
-        raise InvalidArgument(
-            f"upload {upload.upload_id} belongs to part {upload.identity.part_id!r}, "
-            f"not {part.part_id!r}"
-        )
-    if upload.committed_offset != upload.identity.size:
-        raise FailedPrecondition(
-            f"upload {upload.upload_id} has {upload.committed_offset} of its "
-            f"{upload.identity.size} bytes"
-        )
-
-
-def _find_upload(
-    conn: sqlite3.Connection, key: tuple[str, str, str, int, bytes]
-) -> UploadRecord | None:
-    row = conn.execute(
-        f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE org_id = ? AND part_id = ? AND path = ? "
-        "AND size = ? AND sha256 = ?",
-        key,
-    ).fetchone()
-    return None if row is None else _upload_from_row(row)
-
-
-def _load_upload(conn: sqlite3.Connection, org_id: str, upload_id: str) -> UploadRecord:
-    row = conn.execute(
-        f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ? AND org_id = ?",
-        (upload_id, org_id),
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"upload {upload_id!r} does not exist")
-    return _upload_from_row(row)
-
-
-def _upload_from_row(row: tuple[object, ...]) -> UploadRecord:
-    (upload_id, org_id, part_id, path, size, sha256, kind, metadata, committed) = row[:9]
-    (status, created_ns, file_id, binary_data_ids, records) = row[9:]
-    ids: list[str] = json.loads(str(binary_data_ids))
-    return UploadRecord(
-        upload_id=str(upload_id),
-        org_id=str(org_id),
-        identity=UploadIdentity(
-            part_id=str(part_id), path=str(path), size=_int(size), sha256=_bytes(sha256)
-        ),
-        kind=UploadKind(_int(kind)),
-        metadata=_bytes(metadata),
-        committed_offset=_int(committed),
-        status=UploadStatus(_int(status)),
-        created_ns=_int(created_ns),
-        file_id=str(file_id),
-        binary_data_ids=tuple(ids),
-        records=_int(records),
-    )
-
-
-def _bytes(value: object) -> bytes:
-    assert isinstance(value, bytes)  # a BLOB column
-    return value
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -1,4 +1,4 @@
-"""Readings and their contexts in the embedded store: batched inserts.
+"""Readings and their contexts in the embedded store: tabular rows in batches, binary rows.
 
 Tabular ``data`` is stored as the JSON text of ``cloud.reading_json`` (which
 spells non-finite floats as strings, since SQLite's JSON functions reject
@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import base64
 import itertools
+import sqlite3
 from typing import TYPE_CHECKING
 
+from cloud.errors import FailedPrecondition, InvalidArgument
 from cloud.model import TabularJsonRows
 from cloud.reading_json import compact as _compact
 from cloud.reading_json import reading_json
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Iterable
 
-    from cloud.model import CaptureContext, PartInfo, TabularRecord
+    from cloud.model import BinaryRecord, CaptureContext, PartInfo, TabularRecord
+    from cloud.store.sqlite._blobs import BlobDir
 
 _BATCH = 1000  # tabular rows per executemany while streaming an upload's readings
+_INSERT_BINARY = (
+    "INSERT INTO binary (binary_data_id, org_id, context_id, sha256, size, blob_offset, "
+    "time_requested, time_received, time_synced, mime_type, file_name, file_ext, dataset_ids, "
+    "annotations, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 _CONTEXT_KEY = (
     "org_id = ? AND location_id = ? AND part_id = ? AND component_type = ? AND "
@@ -111,3 +118,50 @@ def _encode_record(index: int, record: TabularRecord) -> tuple[int, int, str]:
 def _int(value: object) -> int:
     assert isinstance(value, int)  # an INTEGER column
     return value
+
+
+def _insert_binary(
+    conn: sqlite3.Connection,
+    blobs: BlobDir,
+    part: PartInfo,
+    ctx: CaptureContext,
+    context_id: int,
+    record: BinaryRecord,
+    synced: int,
+    file_id: str,
+) -> None:
+    """Inserts one binary item's row, after checking its blob is stored."""
+    # Checked inside the write transaction: blob deletion re-checks references
+    # under the same lock, so a blob seen here cannot vanish under the new row.
+    if not blobs.exists(record.blob):
+        raise FailedPrecondition(
+            f"binary {record.binary_data_id}: blob {record.blob.sha256} "
+            f"({record.blob.size} bytes at offset {record.blob.offset}) is not stored; "
+            "store it again"
+        )
+    annotations = (
+        None
+        if record.annotations is None
+        else reading_json(record.annotations, f"binary {record.binary_data_id} annotations")
+    )
+    row = (
+        record.binary_data_id,
+        part.org_id,
+        context_id,
+        record.blob.sha256,
+        record.blob.size,
+        record.blob.offset,
+        record.time_requested_ns,
+        record.time_received_ns,
+        synced,
+        record.mime_type or ctx.mime_type,
+        record.file_name,
+        record.file_ext or ctx.file_extension,
+        _compact(sorted(set(ctx.dataset_ids))),
+        annotations,
+        file_id,
+    )
+    try:
+        conn.execute(_INSERT_BINARY, row)
+    except sqlite3.IntegrityError:
+        raise InvalidArgument(f"binary data id {record.binary_data_id!r} already exists") from None

@@ -18,14 +18,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
-from cloud.store.sqlite._ingest import (
+from cloud.store.sqlite._readings import _encoded, _insert_tabular
+from cloud.store.sqlite._uploads import (
     _SAFE_ID,
     _check_identity,
     _find_upload,
     _mark_finished,
     _unlink,
 )
-from cloud.store.sqlite._readings import _encoded, _insert_tabular
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
