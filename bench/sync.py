@@ -48,7 +48,7 @@ from actors.codec import CAPTURE_EXT, RecordEncoder, collector_dir, encode_heade
 from actors.config import CloudSettings
 from actors.sync.actor import SyncActor, SyncSeams
 from actors.sync.plan import SyncPlan
-from bench.cloud import binary_file, raw_ceiling, start_server
+from bench.cloud import binary_file, cpu_seconds, raw_ceiling, start_server
 from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.model import Filter, Principal
@@ -129,6 +129,7 @@ class Cloud:
     port: int
     key: tuple[str, str]
     data_dir: Path
+    pid: int | None = None  # the server process, when this module started it
 
     def settings(self) -> CloudSettings:
         return CloudSettings(
@@ -160,7 +161,7 @@ def serving(data_dir: Path) -> Iterator[Cloud]:
     store.close()
     proc, port = start_server(data_dir)
     try:
-        yield Cloud(port, key, data_dir)
+        yield Cloud(port, key, data_dir, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -323,9 +324,14 @@ def backlog(
     caps = root / f"caps-tab-{files}"
     size = write_backlog(caps, files, readings, collectors)
     with serving(root / f"cloud-tab-{files}") as cloud:
+        server, agent = cpu_seconds(cloud.pid), cpu_seconds()
         got = drain(caps, cloud, threads=threads, chunk=MIB)
+        server, agent = cpu_seconds(cloud.pid) - server, cpu_seconds() - agent
     verify(name, caps, cloud, got, files, (files * readings, 0))
-    print(f"  {name}: {size / files:,.0f} B/file, {got.seconds:.1f} s")
+    print(
+        f"  {name}: {size / files:,.0f} B/file, {got.seconds:.1f} s; CPU per file: "
+        f"cloud {1e6 * server / files:,.0f} µs, robot {1e6 * agent / files:,.0f} µs"
+    )
     return name, got
 
 
