@@ -91,8 +91,8 @@ def materialize(
                     part,
                     ctx,
                     file_id=file_id,
-                    tabular=tabular_records(
-                        reader, f"upload {upload.upload_id} ({upload.identity.path})"
+                    tabular=TabularJsonRows(
+                        tabular_rows(reader, f"upload {upload.upload_id} ({upload.identity.path})")
                     ),
                 )
             if kind == datasync.DataType.BINARY_SENSOR:
@@ -113,18 +113,15 @@ def materialize(
     )
 
 
-def tabular_records(reader: CaptureFileReader, where: str) -> TabularJsonRows:
-    """A tabular capture file's readings, in order, as JSON; ``where`` names the file in errors.
+def tabular_rows(reader: CaptureFileReader, where: str) -> Iterator[tuple[int, int, str]]:
+    """A tabular capture file's readings, in order, as ``(requested, received, JSON)``
+    (``TabularJsonRows``' rows); ``where`` names the file in errors.
 
-    The rows are read as they are taken, and taking them raises:
+    Raises, as the rows are taken:
         InvalidArgument: a record holds no struct (binary data in a tabular file).
         CaptureFileError: the file is corrupt or truncated (from the reader), or
             a record is not a SensorData.
     """
-    return TabularJsonRows(_rows(reader, where))
-
-
-def _rows(reader: CaptureFileReader, where: str) -> Iterator[tuple[int, int, str]]:
     for offset, found in reader.decoded(_ROWS.row):
         if found is None:
             raise InvalidArgument(

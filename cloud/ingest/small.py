@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, final
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
 from cloud.ingest.convert import context_from_header
-from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_records
+from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_rows
 from cloud.model import SmallUpload, TabularJsonRows
 from protos.gen.viam.app.datasync import v1 as datasync
 
@@ -122,7 +122,7 @@ class SmallFileIngest:
                         f"{kind.name} (use OpenUpload)"
                     )
                 ctx = context_from_header(reader.header)
-                records = TabularJsonRows(list(tabular_records(reader, where).rows))
+                records = TabularJsonRows(list(tabular_rows(reader, where)))
         except CaptureFileError as exc:
             raise InvalidArgument(
                 f"{where}: not a valid capture file at offset {exc.offset}: {exc.reason}"
