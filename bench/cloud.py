@@ -28,6 +28,7 @@ from grpclib.const import Cardinality, Handler
 from grpclib.server import Server
 
 from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
+from actors.run_cmd import tune_for_latency
 from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.store.sqlite import SqliteStore
@@ -223,6 +224,9 @@ def main() -> None:
     parser.add_argument("--binary-file-mib", type=int, default=64, help="size of one binary file")
     parser.add_argument("--parallel", type=int, default=4, help="uploads in flight")
     args = parser.parse_args()
+    # This process is the robot's side: tuned as `ferry run` tunes it (the raw
+    # ceiling, in this process too, gets the same allocator).
+    tune_for_latency()
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-cloud-") as tmp:
         root = Path(tmp)

@@ -163,8 +163,11 @@ def part_fleet(root: Path) -> list[Row]:
 
 def part_sync_binary(root: Path) -> list[Row]:
     """#4: SyncActor on large binary files vs a raw grpclib stream and vs an rsync daemon."""
+    from actors.run_cmd import tune_for_latency
     from bench import rsync_ref
     from bench import sync as bsync
+
+    tune_for_latency()  # this process runs the sync actor, as `ferry run` would
 
     name = f"{SYNC_FILES} x {SYNC_FILE_MIB} MiB, {SYNC_THREADS} workers, 1 MiB chunks"
     metric_raw = f"4. sync of large binary files ({name}) vs raw grpclib stream"
@@ -271,7 +274,10 @@ def part_resume(root: Path) -> list[Row]:
 
 def part_backlog(root: Path) -> list[Row]:
     """#7: peak RSS draining a 10,000-file backlog vs a 100-file one (and the drain rate)."""
+    from actors.run_cmd import tune_for_latency
     from bench import sync as bsync
+
+    tune_for_latency()  # this process runs the sync actor, as `ferry run` would
 
     threads = max(1, (os.cpu_count() or 1) // 2)
     metric = f"7. sync peak RSS, {BACKLOG_LARGE:,}-file backlog vs {BACKLOG_SMALL}-file"

@@ -99,6 +99,7 @@ def _data_dir(parser: argparse.ArgumentParser, default: Path) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
 
+    from actors.adapters.malloc_tuning import tune_malloc
     from actors.logs import setup_logging
     from cloud.server import ServerOptions
 
@@ -106,6 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
         print("ferry cloud serve: --tls-cert and --tls-key go together", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(args.log_format, args.log_level)
+    tune_malloc()  # upload chunks reuse heap instead of faulting in fresh pages
     options = ServerOptions(
         host=args.host,
         port=args.port,
