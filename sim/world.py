@@ -1,7 +1,7 @@
 """One simulated run: the real agent and cloud logic under virtual time, faults, and the checker.
 
 ``run(SimConfig(seed=7, hours=24))`` builds the world on a temp dir, runs it in
-one ``trio.run`` under ``MockClock(autojump_threshold=0)`` (time jumps whenever
+one ``trio.run`` under ``sim.clock.JumpingClock`` (time jumps whenever
 every task waits, so a day passes in seconds), and returns a ``SimReport``.
 
 The run has two phases. During the *fault phase* (``hours`` long) the robot
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, final
 
 import trio
-import trio.testing
 
 from actors.planted import Bug, planting
 from sim.checker import Checker, Tally, Violation
+from sim.clock import JumpingClock
 from sim.cloud import SimCloud
 from sim.conditions import Conditions
 from sim.disk import Disk
@@ -139,7 +139,7 @@ def run(config: SimConfig, *, workdir: Path | None = None, log: bool = False) ->
         with _deterministic_trio(config.seed), _quiet_logs(quiet=not log):
             report = trio.run(
                 functools.partial(_main, config, root),
-                clock=trio.testing.MockClock(autojump_threshold=0),
+                clock=JumpingClock(),
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
