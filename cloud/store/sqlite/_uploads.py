@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from cloud.store.sqlite._db import Database
 
 _LOCK_STRIPES = 64
+#: How much of an upload's end stays in the page cache once durable (``_drop_behind``).
+CACHED_TAIL_BYTES = 8 << 20
 # Upload ids name staging files: only plain file names (server-generated ids pass).
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
@@ -290,6 +292,7 @@ class UploadsMixin:
                 written = os.pwrite(fd, view, position)
                 view, position = view[written:], position + written
             os.fsync(fd)
+            _drop_behind(fd, committed, position)
         finally:
             os.close(fd)
         if committed == 0:  # the file may be new: make its directory entry durable
@@ -426,3 +429,17 @@ def _bytes(value: object) -> bytes:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+def _drop_behind(fd: int, start: int, end: int) -> None:
+    """Evicts the durable bytes more than ``CACHED_TAIL_BYTES`` behind ``end`` from the page cache.
+
+    A large upload is written once and read once more, at its finish, as it is
+    hashed; keeping all of it cached only crowds out the database and the
+    uploads in flight, and makes each new chunk take fresh pages. Dropped after
+    the fsync, the pages are clean, so this loses nothing. The tail stays cached:
+    a small upload (a tabular capture file) is parsed whole at its finish.
+    """
+    lo, hi = max(0, start - CACHED_TAIL_BYTES), max(0, end - CACHED_TAIL_BYTES)
+    if hi > lo and hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, lo, hi - lo, os.POSIX_FADV_DONTNEED)
