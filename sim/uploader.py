@@ -11,7 +11,6 @@ checks that it behaves as the real ``GrpcUploader`` against a real server.
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, TypeVar, TypeVarTuple, Unpack, final
 
 import trio
@@ -26,6 +25,7 @@ from actors.adapters.grpc_uploader import (
     open_request,
     small_outcome,
 )
+from actors.checksum import crc32
 from actors.ports import Confirmation, OpenResult, WriteResult
 from cloud.errors import CloudError
 from cloud.model import UploadIdentity, UploadStatus
@@ -106,7 +106,7 @@ class InProcessUploader:
             upload_id,
             offset,
             data,
-            zlib.crc32(data),
+            crc32(data),
         )
         return WriteResult(committed_offset=committed, accepted=accepted)
 

@@ -12,10 +12,10 @@ both uploaders describe a file to the cloud identically.
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, final
 
+from actors.checksum import crc32
 from actors.errors import TransientError
 from actors.ports import Confirmation, FileKind, OpenResult, WriteResult
 from protos.gen.ferry.sync import v1 as resumable_pb
@@ -130,7 +130,7 @@ class GrpcUploader:
     async def write(self, upload_id: str, offset: int, data: bytes) -> WriteResult:
         """Sends one chunk at ``offset`` with its CRC-32; a stale offset changes nothing."""
         request = resumable_pb.WriteChunkRequest(
-            upload_id=upload_id, offset=offset, data=data, crc32=zlib.crc32(data)
+            upload_id=upload_id, offset=offset, data=data, crc32=crc32(data)
         )
 
         async def attempt(

@@ -12,10 +12,10 @@ repeating it returns the first result. The protocol is documented in
 from __future__ import annotations
 
 import hashlib
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
+from actors import checksum
 from cloud.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from cloud.ingest.materialize import materialize, parse_upload_metadata
 from cloud.ingest.small import SmallFileIngest
@@ -151,7 +151,7 @@ class ResumableIngest:
             )
         if not data:
             raise InvalidArgument(f"upload {upload_id} offset {offset}: chunk is empty")
-        actual = zlib.crc32(data)
+        actual = checksum.crc32(data)
         if actual != crc32:
             raise InvalidArgument(
                 f"upload {upload_id} offset {offset}: chunk crc32 {crc32:#010x} does not "
