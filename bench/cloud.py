@@ -7,7 +7,7 @@
    size, streamed to a grpclib handler that discards them — measured in the same
    run so machine noise cancels in the ratio.
 
-Run: python -m bench.cloud [--files N] [--readings N] [--binary-mib N] [--parallel N]
+Run: python -m bench.cloud [--files N] [--readings N] [--binary-mib N] [--parallel N] [--runs N]
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import psutil
 from grpclib.client import Channel
@@ -35,6 +37,11 @@ from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cloud import wire
 from tests.cloud.wire import Raw
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+T = TypeVar("T")
 
 CHUNK = 1 << 20
 PART = "bench-part"
@@ -216,6 +223,20 @@ def binary_ingest(root: Path, total_mib: int, file_mib: int, parallel: int) -> t
     return mib / ferry_s, mib / raw_s
 
 
+def repeated(measure: Callable[[Path], T], root: Path, runs: int) -> list[T]:
+    """``measure`` run ``runs`` times, each in a fresh directory under ``root``.
+
+    This machine's figures swing ±20 % between runs (docs/performance.md), so
+    goals are judged on the median, and every run is printed beside it.
+    """
+    out = []
+    for i in range(runs):
+        run_dir = root / f"run-{i}"
+        run_dir.mkdir(parents=True)
+        out.append(measure(run_dir))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=8, help="tabular capture files")
@@ -223,6 +244,7 @@ def main() -> None:
     parser.add_argument("--binary-mib", type=int, default=512, help="binary bytes in total (MiB)")
     parser.add_argument("--binary-file-mib", type=int, default=64, help="size of one binary file")
     parser.add_argument("--parallel", type=int, default=4, help="uploads in flight")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each part (median judged)")
     args = parser.parse_args()
     # This process is the robot's side: tuned as `ferry run` tunes it (the raw
     # ceiling, in this process too, gets the same allocator).
@@ -230,18 +252,40 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-cloud-") as tmp:
         root = Path(tmp)
-        rate, cpu_us = tabular_ingest_cpu(root, args.files, args.readings, args.parallel)
-        rows.append(("cloud tabular ingest (resumable)", f"{rate:,.0f}", "readings/s", ">= 50,000"))
-        rows.append(("  (same run) server CPU per reading", f"{cpu_us:.1f}", "µs", ""))
-        ferry, raw = binary_ingest(root, args.binary_mib, args.binary_file_mib, args.parallel)
-        rows.append(("cloud binary ingest (resumable)", f"{ferry:,.0f}", "MiB/s", ""))
-        rows.append(("raw grpclib stream ceiling", f"{raw:,.0f}", "MiB/s", ""))
-        rows.append(("binary ingest / raw ceiling", f"{ferry / raw:.2f}", "x", ">= 0.8"))
+        tab = repeated(
+            lambda d: tabular_ingest_cpu(d, args.files, args.readings, args.parallel),
+            root / "tabular",
+            args.runs,
+        )
+        rate = statistics.median(r for r, _ in tab)
+        cpu_us = statistics.median(c for _, c in tab)
+        runs = ", ".join(f"{r:,.0f}" for r, _ in tab)
+        rows.append(
+            ("cloud tabular ingest (resumable), median", f"{rate:,.0f}", "readings/s", ">= 50,000")
+        )
+        rows.append((f"  runs: {runs}", "", "", ""))
+        rows.append(("  server CPU per reading, median", f"{cpu_us:.1f}", "µs", ""))
+        binary = repeated(
+            lambda d: binary_ingest(d, args.binary_mib, args.binary_file_mib, args.parallel),
+            root / "binary",
+            args.runs,
+        )
+        ratio = statistics.median(f / r for f, r in binary)
+        rows.append(("binary ingest / raw ceiling, median", f"{ratio:.2f}", "x", ">= 0.8"))
+        for ferry, raw in binary:
+            rows.append(
+                (
+                    f"  run: resumable {ferry:,.0f}, raw grpclib {raw:,.0f} MiB/s",
+                    f"{ferry / raw:.2f}",
+                    "x",
+                    "",
+                )
+            )
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'metric':<44} {'value':>12} {'unit':<11} goal")
+    print(f"{'metric':<56} {'value':>10} {'unit':<11} goal")
     for metric, value, unit, goal in rows:
-        print(f"{metric:<44} {value:>12} {unit:<11} {goal}")
+        print(f"{metric:<56} {value:>10} {unit:<11} {goal}")
 
 
 if __name__ == "__main__":

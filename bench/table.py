@@ -21,6 +21,7 @@ import logging
 import os
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ CODEC_READINGS = 300_000
 BINARY_CAPTURE_FILES = 256
 SYNC_FILES, SYNC_FILE_MIB, SYNC_THREADS = 4, 64, 4
 CLOUD_FILES, CLOUD_READINGS, CLOUD_PARALLEL = 4, 50_000, 4
+CLOUD_RUNS = 3  # judged on the median: one run swings ±20 % here
 RESUME_FILE_MIB, RESUME_KILL_AFTER = 32, 16
 BACKLOG_SMALL, BACKLOG_LARGE, BACKLOG_READINGS, BACKLOG_COLLECTORS = 100, 10_000, 20, 4
 SIM_HOURS = 6.0
@@ -235,8 +237,15 @@ def part_cloud(root: Path) -> list[Row]:
     goal = ">= 50,000 readings/s"
 
     def run() -> list[Row]:
-        rate = cloud.tabular_ingest(root, CLOUD_FILES, CLOUD_READINGS, CLOUD_PARALLEL)
-        return [Row(metric, f"{rate:,.0f} readings/s", goal=goal, met=rate >= 50_000)]
+        rates = cloud.repeated(
+            lambda d: cloud.tabular_ingest(d, CLOUD_FILES, CLOUD_READINGS, CLOUD_PARALLEL),
+            root,
+            CLOUD_RUNS,
+        )
+        rate = statistics.median(rates)
+        runs = ", ".join(f"{r:,.0f}" for r in rates)
+        text = f"{rate:,.0f} readings/s (median of {runs})"
+        return [Row(metric, text, goal=goal, met=rate >= 50_000)]
 
     rows: list[Row] = []
     _attempt(rows, metric, goal, run)
