@@ -56,6 +56,7 @@ bench-detail: $(STAMP)
 	$(BIN)/python -m bench.binary_capture
 	$(BIN)/python -m bench.cloud
 	$(BIN)/python -m bench.ingest_stages
+	$(BIN)/python -m bench.pagecache
 	$(BIN)/python -m bench.sync
 	$(BIN)/python -m bench.resume
 	$(BIN)/python -m bench.agent
