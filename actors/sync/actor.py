@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
@@ -32,28 +31,21 @@ from actors.sync.batch import (
     run_batch,
 )
 from actors.sync.files import retry_failed
-from actors.sync.fsm import Phase
 from actors.sync.limiter import BandwidthLimiter
 from actors.sync.scan import ScanRules, walk_ready
+from actors.sync.seams import Links, Pass, PassResult, SyncSeams
 from actors.sync.stats import SyncStatus
 from actors.sync.worker import FileJob, WorkerContext
 
 if TYPE_CHECKING:
-    import random
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
-    from contextlib import AbstractAsyncContextManager
+    from collections.abc import Sequence
     from pathlib import Path
 
     from actors.codec import JsonValue
-    from actors.ports import (
-        BlockingRunner,
-        FileSystem,
-        Uploader,
-        WallClock,
-        WholeFileUploader,
-    )
-    from actors.sync.fsm import Event, FileState
+    from actors.sync.fsm import FileState
     from actors.sync.plan import SyncPlan
+
+__all__ = ["ROTATE_TIMEOUT_S", "SENSOR_TIMEOUT_S", "Links", "PassResult", "SyncActor", "SyncSeams"]
 
 LOGGER = logging.getLogger("ferry.sync")
 
@@ -61,92 +53,6 @@ ROTATE_TIMEOUT_S = 30.0
 """A pass waits this long at most for the writer to finish its open files."""
 SENSOR_TIMEOUT_S = 10.0
 """The selective syncer's Readings call is bounded by this."""
-
-
-@final
-@dataclass(frozen=True)
-class Links:
-    """The two ways to reach the cloud: resumable (Ferry's) and whole-file (Viam's)."""
-
-    uploader: Uploader
-    whole: WholeFileUploader
-
-
-@final
-@dataclass
-class SyncSeams:
-    """The injected world: production adapters on a robot, simulated ones in ``sim/``.
-
-    ``connect`` opens the cloud links for a plan (and closes them on exit);
-    ``rotate`` finishes the writer's open files; ``read_sensor`` reads the
-    selective syncer (raising ``KeyError`` when no such component runs).
-    """
-
-    fs: FileSystem
-    runner: BlockingRunner
-    clock: WallClock
-    rng: random.Random
-    connect: Callable[[SyncPlan], AbstractAsyncContextManager[Links]]
-    rotate: Callable[[], Awaitable[None]]
-    read_sensor: Callable[[str], Awaitable[Mapping[str, JsonValue]]] | None = None
-    on_point: Callable[[str, SyncFile], None] | None = None
-    observe: Callable[[SyncFile, FileState, Event, FileState], None] | None = None
-    """The simulator's view of every file's state machine (``WorkerContext.observe``)."""
-
-
-@final
-@dataclass
-class PassResult:
-    """What one pass handed out and how those files ended (so far)."""
-
-    files: int = 0
-    bytes: int = 0
-    confirmed: int = 0
-    failed: int = 0
-    left: int = 0
-    bytes_done: int = 0
-    walked: bool = False
-    error: str = ""
-
-    @property
-    def done(self) -> int:
-        """Files of the pass whose life is over."""
-        return self.confirmed + self.failed + self.left
-
-
-@final
-@dataclass
-class _Pass:
-    manual: bool
-    retry_failed: bool = False
-    result: PassResult = field(default_factory=PassResult)
-    walked: trio.Event = field(default_factory=trio.Event)
-    finished: trio.Event = field(default_factory=trio.Event)
-
-    def add(self, size: int) -> None:
-        self.result.files += 1
-        self.result.bytes += size
-
-    def file_done(self, size: int, state: FileState | None) -> None:
-        r = self.result
-        if state is not None and state.phase is Phase.DELETED:
-            r.confirmed += 1
-        elif state is not None and state.phase is Phase.FAILED:
-            r.failed += 1
-        else:
-            r.left += 1
-        r.bytes_done += size
-        self._maybe_finish()
-
-    def end_walk(self, error: str = "") -> None:
-        self.result.walked = True
-        self.result.error = self.result.error or error
-        self.walked.set()
-        self._maybe_finish()
-
-    def _maybe_finish(self) -> None:
-        if self.result.walked and self.result.done >= self.result.files:
-            self.finished.set()
 
 
 @final
@@ -164,13 +70,13 @@ class SyncActor:
         self._plan = plan
         self._seams = seams
         self.status = SyncStatus()
-        self._claims: dict[Path, list[_Pass]] = {}
+        self._claims: dict[Path, list[Pass]] = {}
         self._generation = trio.CancelScope()
-        self._requests_send, self._requests = trio.open_memory_channel[_Pass | None](16)
-        self._last_manual: _Pass | None = None
+        self._requests_send, self._requests = trio.open_memory_channel[Pass | None](16)
+        self._last_manual: Pass | None = None
         # Manual passes requested but not yet walked: files other passes hand out
         # meanwhile are theirs too, so ``wait`` covers every file pending at the call.
-        self._pending_manual: list[_Pass] = []
+        self._pending_manual: list[Pass] = []
 
     @property
     def plan(self) -> SyncPlan:
@@ -212,7 +118,7 @@ class SyncActor:
         every file pending at the call (including those already uploading) is
         confirmed, failed or left for later.
         """
-        pass_ = _Pass(manual=True, retry_failed=retry_failed)
+        pass_ = Pass(manual=True, retry_failed=retry_failed)
         for path, passes in self._claims.items():
             passes.append(pass_)
             pass_.add(self._size_of(path))
@@ -365,14 +271,14 @@ class SyncActor:
             next_tick = trio.current_time()
             while True:
                 self.status.next_pass_at = next_tick
-                request: _Pass | None = None
+                request: Pass | None = None
                 with trio.move_on_at(next_tick) as timer:
                     request = await self._requests.receive()
                     if request is None:  # reconfigured: recompute the next tick
                         next_tick = min(next_tick, trio.current_time() + self._plan.interval_s)
                         continue
                 if timer.cancelled_caught:
-                    request = _Pass(manual=False)
+                    request = Pass(manual=False)
                     interval = self._plan.interval_s
                     # Ticks missed while a pass runs are dropped, as in Viam.
                     next_tick += interval * max(
@@ -381,7 +287,7 @@ class SyncActor:
                 assert request is not None
                 await self._run_pass(request, send)
 
-    async def _run_pass(self, pass_: _Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
+    async def _run_pass(self, pass_: Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
         error = ""
         try:
             reason = "" if pass_.manual else await self._skip_reason()
@@ -428,7 +334,7 @@ class SyncActor:
             return "should_sync: false"
         return f"selective syncer {name!r} has no boolean 'should_sync' reading (got {value!r})"
 
-    async def _walk(self, pass_: _Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
+    async def _walk(self, pass_: Pass, send: trio.MemorySendChannel[SyncFile]) -> None:
         plan, seams = self._plan, self._seams
         rules = ScanRules(
             capture_dirs=plan.capture_dirs,
@@ -451,7 +357,7 @@ class SyncActor:
                 await self._hand_out(pass_, file, send)
 
     async def _hand_out(
-        self, pass_: _Pass, file: SyncFile, send: trio.MemorySendChannel[SyncFile]
+        self, pass_: Pass, file: SyncFile, send: trio.MemorySendChannel[SyncFile]
     ) -> None:
         """Claims ``file`` for ``pass_`` and every waiting manual pass; hands it to a worker."""
         owners = [pass_, *(p for p in self._pending_manual if p is not pass_)]
