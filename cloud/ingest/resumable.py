@@ -187,7 +187,10 @@ class ResumableIngest:
             )
         try:
             staged = self._store.staged_path(upload.org_id, upload_id)
-            if file_sha256(staged) != upload.identity.sha256:
+            digest = self._store.staged_sha256(upload_id, upload.identity.size)
+            if digest is None:  # not hashed as it arrived (a restart since): read it
+                digest = file_sha256(staged)
+            if digest != upload.identity.sha256:
                 raise InvalidArgument(
                     f"upload {upload_id} ({upload.identity.path}): the committed bytes do not "
                     "hash to the identity's sha256; the file changed while it was uploaded"

@@ -137,6 +137,11 @@ class Store(Protocol):
         """The staging file holding the committed bytes (exactly ``committed_offset`` long)."""
         ...
 
+    def staged_sha256(self, upload_id: str, size: int) -> bytes | None:
+        """The SHA-256 of the first ``size`` committed bytes, if the store hashed them as
+        they committed (None: the caller hashes the staging file)."""
+        ...
+
     def finish_upload(
         self,
         org_id: str,

@@ -31,6 +31,7 @@ from cloud.store.sqlite._readings import (
     _encode_record,
     _insert_binary,
 )
+from cloud.store.sqlite._running_hash import RunningHashes
 from cloud.store.sqlite._uploads import _LOCK_STRIPES, _bytes, _unlink
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class IngestMixin:
     _wall_ns: Callable[[], int]
     _staging: Path
     _upload_locks: tuple[threading.Lock, ...]
+    _running: RunningHashes
 
     def _open_ingest(self, staging: Path, *, sweep: bool = True) -> None:
         """Prepares the staging directory and, with ``sweep``, drops what a crash left behind.
@@ -67,6 +69,7 @@ class IngestMixin:
         staging.mkdir(mode=0o700, exist_ok=True)
         self._staging = staging
         self._upload_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+        self._running = RunningHashes()
         if sweep:
             self._sweep()
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     )
     from cloud.store.sqlite._blobs import BlobDir
     from cloud.store.sqlite._db import Database
+    from cloud.store.sqlite._running_hash import RunningHashes
 
 _LOCK_STRIPES = 64
 #: How much of an upload's end stays in the page cache once durable (``_drop_behind``).
@@ -62,7 +63,7 @@ _UPLOAD_COLUMNS = (
 class UploadsMixin:
     """The resumable-upload methods of ``Store``, for ``SqliteStore``.
 
-    ``IngestMixin._open_ingest`` sets ``_staging`` and ``_upload_locks``.
+    ``IngestMixin._open_ingest`` sets ``_staging``, ``_upload_locks`` and ``_running``.
     """
 
     _db: Database
@@ -70,6 +71,7 @@ class UploadsMixin:
     _wall_ns: Callable[[], int]
     _staging: Path
     _upload_locks: tuple[threading.Lock, ...]
+    _running: RunningHashes
 
     def open_upload(
         self,
@@ -155,10 +157,17 @@ class UploadsMixin:
                     "AND org_id = ? AND committed_offset = ? AND status = ?",
                     (end, self._wall_ns(), upload_id, org_id, committed, int(UploadStatus.OPEN)),
                 )
-                if cursor.rowcount == 1:
-                    return end
-                # Finished meanwhile (only finish can race us: we hold the upload's lock).
-                return _load_upload(conn, org_id, upload_id).committed_offset
+                if cursor.rowcount != 1:
+                    # Finished meanwhile (only finish can race us: we hold the upload's lock).
+                    return _load_upload(conn, org_id, upload_id).committed_offset
+            self._running.committed(upload_id, committed, data)
+            return end
+
+    def staged_sha256(self, upload_id: str, size: int) -> bytes | None:
+        """The SHA-256 of the upload's first ``size`` committed bytes, if this process hashed
+        them all as they committed; None means: read the staging file."""
+        with self._upload_lock(upload_id):
+            return self._running.digest(upload_id, size)
 
     def staged_path(self, org_id: str, upload_id: str) -> Path:
         """The staging file, cut to exactly ``committed_offset`` bytes.
@@ -226,6 +235,7 @@ class UploadsMixin:
                 conn, upload_id, upload.identity.size, file_id, ids, count + len(ids), synced
             )
         _unlink(self._staging / upload_id)
+        self._running.forget(upload_id)
         return replace(
             upload,
             status=UploadStatus.FINISHED,
@@ -268,6 +278,7 @@ class UploadsMixin:
                     ).rowcount
                 if gone:
                     _unlink(self._staging / upload_id)
+                    self._running.forget(upload_id)
                     expired.append(upload_id)
         return expired
 
