@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from cloud.model import SmallUpload
     from cloud.store.sqlite._db import Database
+    from cloud.store.sqlite._running_hash import RunningHashes
 
 
 class SmallUploadsMixin:
@@ -41,6 +42,7 @@ class SmallUploadsMixin:
     _db: Database
     _staging: Path
     _wall_ns: Callable[[], int]
+    _running: RunningHashes
 
     def commit_small_uploads(
         self, items: Sequence[SmallUpload], file_id_for: Callable[[str], str]
@@ -98,4 +100,5 @@ class SmallUploadsMixin:
                 out.append(record)
         for upload_id in staged:  # a resumable upload finished here: its bytes are not needed
             _unlink(self._staging / upload_id)
+            self._running.forget(upload_id)
         return out

@@ -73,6 +73,7 @@ def test_a_file_begun_or_finished_through_the_resumable_calls_is_stored_once(wor
     assert stored(world) == sorted([*range(5), *range(100, 105)])
     assert world.store.get_upload("org-a", up.upload_id).status is UploadStatus.FINISHED
     assert not (world.store._staging / up.upload_id).exists()
+    assert world.store._running.digest(up.upload_id, 40) is None  # its running hash, forgotten
     # A later resumable finish of the same upload is the same answer, nothing more.
     assert world.ingest.finish(ROBOT, up.upload_id, begun_id.sha256).file_id == results[0].file_id
     assert len(stored(world)) == 10
