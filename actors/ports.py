@@ -9,6 +9,7 @@ the simulator), which keeps the codec free of Trio and easy to fault-inject.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, TypeVarTuple, Unpack
@@ -178,7 +179,18 @@ class SyncFile:
 
     @property
     def relpath(self) -> str:
-        """The path relative to its sync root, with '/' separators (part of the identity)."""
+        """The path relative to its sync root, with '/' separators (part of the identity).
+
+        Cut from the strings when the path lies under the root's own spelling, the
+        usual case (the sync actor and the simulator ask on every step); pathlib
+        otherwise, which also raises ``ValueError`` for a path outside the root.
+        """
+        path, root = str(self.path), str(self.root)
+        prefix = root if root.endswith("/") else root + "/"
+        if os.sep == "/" and path.startswith(prefix) and len(path) > len(prefix):
+            rest = path[len(prefix) :]
+            if "//" not in rest and not rest.endswith("/"):
+                return rest
         return self.path.relative_to(self.root).as_posix()
 
 

@@ -376,3 +376,25 @@ def test_park_then_retry_is_a_round_trip(tmp_path_factory: pytest.TempPathFactor
     assert {p: p.read_bytes() for p in originals} == originals
     leftovers = [p for p in root.rglob("*") if p.is_file() and "failed" in p.parts]
     assert leftovers == []
+
+
+_SEGMENT = st.text(alphabet="ab.-_ é", min_size=1, max_size=4).filter(
+    lambda s: s not in (".", "..") and "/" not in s
+)
+
+
+@given(
+    root=st.lists(_SEGMENT, max_size=3),
+    rest=st.lists(st.one_of(_SEGMENT, st.just("..")), min_size=1, max_size=3),
+    absolute=st.booleans(),
+)
+def test_relpath_is_pathlibs_relative_posix_path(root: list[str], rest: list[str], absolute: bool):
+    base = Path("/" if absolute else ".", *root)
+    file = SyncFile(base.joinpath(*rest), base, FileKind.CAPTURE, 1, 0)
+    assert file.relpath == file.path.relative_to(base).as_posix()
+
+
+def test_relpath_of_a_path_outside_its_root_raises_as_pathlib_does():
+    file = SyncFile(Path("/data/x.capture"), Path("/capture"), FileKind.CAPTURE, 1, 0)
+    with pytest.raises(ValueError, match=r"/data/x\.capture"):
+        _ = file.relpath
