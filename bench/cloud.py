@@ -205,17 +205,12 @@ def tabular_ingest_cpu(root: Path, files: int, readings: int, parallel: int) -> 
     return files * readings / secs, 1e6 * cpu / (files * readings)
 
 
-def binary_ingest(root: Path, total_mib: int, file_mib: int, parallel: int) -> tuple[float, float]:
-    """MiB/s of binary ingest through the resumable service, and of the raw grpclib stream."""
-    ferry, raw, _server, _client = binary_ingest_cpu(root, total_mib, file_mib, parallel)
-    return ferry, raw
-
-
-def binary_ingest_cpu(
+def binary_ingest(
     root: Path, total_mib: int, file_mib: int, parallel: int
 ) -> tuple[float, float, float, float]:
-    """``binary_ingest``'s two rates, and the server's and this (client) process's CPU
-    milliseconds per MiB during the resumable upload."""
+    """MiB/s of binary ingest through the resumable service and of the raw grpclib stream,
+    then the server's and this (client) process's CPU milliseconds per MiB during the
+    resumable upload."""
     caps = root / "caps-bin"
     caps.mkdir()
     nbin = max(1, total_mib // file_mib)
@@ -278,7 +273,7 @@ def main() -> None:
         rows.append((f"  runs: {runs}", "", "", ""))
         rows.append(("  server CPU per reading, median", f"{cpu_us:.1f}", "µs", ""))
         binary = repeated(
-            lambda d: binary_ingest_cpu(d, args.binary_mib, args.binary_file_mib, args.parallel),
+            lambda d: binary_ingest(d, args.binary_mib, args.binary_file_mib, args.parallel),
             root / "binary",
             args.runs,
         )

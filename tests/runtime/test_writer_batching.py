@@ -12,7 +12,7 @@ from actors.capture_store import CaptureStore
 from actors.messages import CaptureMsg, InflightGauge, WriterMsg
 from actors.writer import BATCH_WINDOW_S, Writer
 
-from .conftest import World, fresh_world
+from .conftest import TrioWallClock, World, fresh_world
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,16 +33,11 @@ class TimedRunner:
         return result
 
 
-class Clock:
-    def now_ns(self) -> int:
-        return 1_763_000_000_000_000_000 + int(trio.current_time() * 1e9)
-
-
 async def _run_writer(world: World, feed: Callable[..., object]) -> tuple[TimedRunner, int]:
     send, receive = trio.open_memory_channel[WriterMsg](10_000)
     store = CaptureStore(OsFileSystem(), fsync_interval_s=1e9)
     runner = TimedRunner()
-    writer = Writer(receive, store, runner, Clock(), random.Random(1))
+    writer = Writer(receive, store, runner, TrioWallClock(), random.Random(1))
     stream = world.collector("s", 1.0).stream()
     gauge = InflightGauge(10_000)
     async with trio.open_nursery() as nursery:
