@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from actors.codec import CAPTURE_EXT, CaptureFileError, CaptureFileReader
+from actors.codec import CAPTURE_EXT, CaptureFileError, CaptureFileReader, decode_sensor_data
 from actors.sync import fsm
 from actors.sync.backoff import MAX_DELAY_S
 from cloud.ingest.resumable import file_sha256
@@ -93,7 +93,9 @@ def read_keys(path: Path, limit: int | None = None) -> list[str]:
     keys: list[str] = []
     try:
         with CaptureFileReader(path) as reader:
-            for _offset, record in reader.records():
+            # ``decoded`` reads a small file at once and cuts it in memory (records()
+            # reads each frame on its own); both stop at the same torn or corrupt record.
+            for _offset, record in reader.decoded(decode_sensor_data):
                 if limit is not None and reader.good_offset > limit:
                     break
                 keys.append(record_key(record))

@@ -162,7 +162,8 @@ class Disk:
 
     def _wrote(self, path: Path, n: int) -> None:
         self.data += n
-        self._durable.setdefault(path, max(0, os.path.getsize(path) - n))
+        if path not in self._durable:  # its first unsynced bytes: all before them are durable
+            self._durable[path] = max(0, os.path.getsize(path) - n)
 
     def _synced(self, path: Path) -> None:
         self._durable.pop(path, None)

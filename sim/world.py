@@ -200,9 +200,11 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
                 deadline = trio.current_time() + config.heal_hours * 3600.0
                 while trio.current_time() < deadline:
                     await trio.sleep(QUIET_CHECK_S)
-                    leftovers = _local_files(capture_dir)
-                    if not leftovers and robot.agent is not None:
+                    quiet = not _any_local_file(capture_dir)
+                    if quiet and robot.agent is not None:
                         break
+                    if not quiet and trio.current_time() >= deadline:
+                        leftovers = _local_files(capture_dir)
                 nursery.cancel_scope.cancel()
     finally:
         retention_log.removeHandler(handler)
@@ -326,6 +328,15 @@ class Weather:
         self._cloud_down = 0
         self._cloud.restart()
         self._robot.revive()
+
+
+def _any_local_file(capture_dir: Path) -> bool:
+    """Whether a file is still on the robot under the capture dir; stops at the first
+    (the heal phase asks every minute, and a backlog can be thousands of files)."""
+    for _dirpath, _dirs, files in os.walk(capture_dir):
+        if any(name != LOCK_NAME for name in files):
+            return True
+    return False
 
 
 def _local_files(capture_dir: Path) -> list[str]:

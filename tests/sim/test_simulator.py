@@ -60,6 +60,22 @@ def test_same_seed_same_trace_and_figures():
     assert first.trace_hash != other.trace_hash
 
 
+def test_files_still_on_the_robot_when_the_heal_ends_are_a_liveness_violation():
+    """Guarantee 5: a heal too short for one sync pass (5 min) leaves files, and they are named."""
+    report = run(SimConfig(seed=3, hours=0.2, collectors=3, faults=frozenset(), heal_hours=0.02))
+    liveness = [v.message for v in report.violations if v.guarantee == "5 liveness"]
+    assert liveness, report.violations
+    assert "files not synced after the network healed" in liveness[0]
+    assert ".capture" in liveness[0] or ".prog" in liveness[0]
+
+
+def test_a_drained_robot_ends_the_heal_early_without_a_liveness_violation():
+    """Guarantee 5, the other way: once every file is synced the run stops and nothing is left."""
+    report = run(SimConfig(seed=3, hours=0.25, collectors=3, faults=frozenset(), heal_hours=2.0))
+    assert report.ok, report.violations
+    assert report.simulated_s < (0.25 + 0.5) * 3600.0
+
+
 @pytest.mark.slow
 def test_trace_hash_is_the_same_in_another_process_with_other_string_hashing():
     """Reproducibility does not hang on PYTHONHASHSEED (set iteration order) or the process."""
