@@ -1,8 +1,10 @@
 # Ferry's entry points. `make run` and `make test` are the README's contract:
 # each creates .venv and installs what it needs on first use.
 SHELL := /bin/bash
+# The interpreter and its venv. Builds of one CPython differ in speed (docs/performance.md):
+# `make bench PYTHON=/usr/bin/python3.11 VENV=.venv-system` measures another one.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)

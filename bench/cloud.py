@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
 import psutil
 from grpclib.client import Channel
@@ -31,17 +30,13 @@ from grpclib.server import Server
 
 from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
 from actors.run_cmd import tune_for_latency
+from bench.common import repeated
 from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
 from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cloud import wire
 from tests.cloud.wire import Raw
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-T = TypeVar("T")
 
 CHUNK = 1 << 20
 PART = "bench-part"
@@ -228,20 +223,6 @@ def binary_ingest(
         stop_server(proc)
     raw_s = run_asyncio(raw_ceiling(binf, parallel))
     return mib / ferry_s, mib / raw_s, server, client
-
-
-def repeated(measure: Callable[[Path], T], root: Path, runs: int) -> list[T]:
-    """``measure`` run ``runs`` times, each in a fresh directory under ``root``.
-
-    This machine's figures swing ±20 % between runs (docs/performance.md), so
-    goals are judged on the median, and every run is printed beside it.
-    """
-    out = []
-    for i in range(runs):
-        run_dir = root / f"run-{i}"
-        run_dir.mkdir(parents=True)
-        out.append(measure(run_dir))
-    return out
 
 
 def main() -> None:

@@ -9,10 +9,17 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import psutil
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+T = TypeVar("T")
 
 MIB = 1 << 20
 DASH = "—"
@@ -83,11 +90,42 @@ def disk_kind(path: Path) -> str:
     return "?"
 
 
+def python_build() -> str:
+    """The interpreter and how it was built, since builds differ in speed: pyenv's
+    default loads libpython as a shared library, Debian's links it into the
+    executable (docs/performance.md compares the two)."""
+    linked = "?"
+    with contextlib.suppress(OSError):
+        with Path("/proc/self/maps").open() as maps:
+            shared = any("libpython" in line for line in maps)
+        linked = "libpython shared" if shared else "libpython in the executable"
+    flags = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    pgo = "PGO" if "--enable-optimizations" in flags else "no --enable-optimizations"
+    return (
+        f"{platform.python_implementation()} {platform.python_version()} "
+        f"({sys.executable}; {linked}; {pgo})"
+    )
+
+
 def machine(bench_dir: Path) -> str:
     """One line: CPU, cores, memory, the bench dir's disk and file system, Python."""
     mem = psutil.virtual_memory().total / (1 << 30)
     return (
         f"{cpu_model()}, {os.cpu_count()} cores, {mem:.1f} GiB RAM; bench dir {bench_dir}: "
         f"{filesystem_of(bench_dir)} ({disk_kind(bench_dir)}); "
-        f"Python {platform.python_version()} ({sys.platform})"
+        f"{python_build()} ({sys.platform})"
     )
+
+
+def repeated(measure: Callable[[Path], T], root: Path, runs: int) -> list[T]:
+    """``measure`` run ``runs`` times, each in a fresh directory under ``root``.
+
+    This machine's figures swing ±20 % between runs (docs/performance.md), so
+    goals are judged on the median, and every run is printed beside it.
+    """
+    out = []
+    for i in range(runs):
+        run_dir = root / f"run-{i}"
+        run_dir.mkdir(parents=True)
+        out.append(measure(run_dir))
+    return out

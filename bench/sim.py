@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 
+from bench.common import cpu_model, python_build
 from sim.world import SimConfig, SimReport, run
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--collectors", type=int, default=10)
     args = parser.parse_args()
-    print(f"bench.sim: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
+    print(f"bench.sim: {cpu_model()}, {os.cpu_count()} cpus; {python_build()}")
     for seed in range(1, args.runs + 1):
         report = speed(args.hours, args.collectors, seed)
         verdict = "ok" if report.ok else f"{len(report.violations)} VIOLATIONS"
