@@ -11,6 +11,11 @@ Where Viam's semantics need a choice (spec §3.3), this module documents it:
 the store's maximum page are capped, not refused; ``additional_parameters`` is
 an extra equality on the stored method parameters (absent: no constraint);
 ``include_internal_data`` is accepted and ignored (there is no internal data).
+
+Message parts become domain values in ``_data_convert``; the request checks that
+need the caller or serve several handlers (organization, source, parameters,
+by-ids lists) are in ``_data_request``. This module holds the handlers and the
+helpers that read the store for them.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, final
 
-from cloud.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from cloud.errors import InvalidArgument, ResourceExhausted
 from cloud.model import Filter, PageRequest, SortOrder
 from cloud.query.bsonio import decode_stages, encode_documents
 from cloud.query.mql import compile_pipeline
 from cloud.rpc import _data_convert as conv
+from cloud.rpc import _data_request as req
+from cloud.rpc._data_request import MAX_IDS as MAX_IDS
 from cloud.rpc._edge import caller
 from protos.gen.viam.app.data import v1 as data_pb
 
@@ -36,51 +43,13 @@ if TYPE_CHECKING:
     from cloud.query.mql import Pipeline
     from cloud.rpc._edge import Edge
     from cloud.store.port import Store
-    from protos.gen.google.protobuf import Struct
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 # Viam answers GetLatestTabularData only for data synced within the last year.
 LATEST_MAX_AGE_NS = 365 * _NS_PER_DAY
-MAX_IDS = 10_000  # ids one by-ids request may name
 EXPORT_BATCH = 500  # export rows pulled per worker-thread call
 _SCAN_PAGE = 500  # rows per page when scanning for matching method parameters
 _SOURCE_TYPES = frozenset(int(t) for t in data_pb.TabularDataSourceType)
-
-
-def _check_org(org_id: str, who: Principal) -> None:
-    if not org_id:
-        raise InvalidArgument("organization_id: required")
-    if org_id != who.org_id:
-        raise PermissionDenied(f"organization_id: {org_id!r} is not this API key's organization")
-
-
-def _source(part_id: str, name: str, subtype: str, method: str) -> tuple[str, str, str, str]:
-    """The (part, resource, subtype, method) a latest/export request names, all required."""
-    for field, value in (
-        ("part_id", part_id),
-        ("resource_name", name),
-        ("resource_subtype", subtype),
-        ("method_name", method),
-    ):
-        if not value:
-            raise InvalidArgument(f"{field}: required")
-        conv.check_text(value, field)
-    return part_id, name, subtype, method
-
-
-def _wanted_params(params: Struct | None) -> dict[str, JsonValue] | None:
-    """The method parameters rows must have (``None``: any), from ``additional_parameters``."""
-    if params is None or not params.fields:
-        return None
-    try:
-        wanted: dict[str, JsonValue] = params.to_dict()
-    except ValueError:  # a Value with no kind set
-        raise InvalidArgument("additional_parameters: a value has no kind set") from None
-    return wanted
-
-
-def _params_match(row: TabularRow, wanted: dict[str, JsonValue] | None) -> bool:
-    return wanted is None or conv.parameters_json(row.metadata.method_parameters) == wanted
 
 
 def _close_quietly(rows: Iterator[TabularRow]) -> None:
@@ -97,7 +66,7 @@ def _export_batch(
     """Up to ``size`` export messages from ``rows``, and whether ``rows`` is done."""
     out: list[data_pb.ExportTabularDataResponse] = []
     for row in rows:
-        if _params_match(row, wanted):
+        if req.params_match(row, wanted):
             out.append(conv.export_point(row))
             if len(out) >= size:
                 return out, False
@@ -176,7 +145,7 @@ class DataService(data_pb.DataServiceBase):
     ) -> data_pb.TabularDataBySqlResponse:
         """Read-only SQL over the caller's ``readings``; one BSON document per row."""
         who = caller()
-        _check_org(message.organization_id, who)
+        req.check_org(message.organization_id, who)
         if not message.sql_query.strip():
             raise InvalidArgument("sql_query: required")
         raw = await self._edge.blocking(self._sql, who, message.sql_query)
@@ -194,7 +163,7 @@ class DataService(data_pb.DataServiceBase):
         leading ``$match`` on well-known fields narrow the store's scan.
         """
         who = caller()
-        _check_org(message.organization_id, who)
+        req.check_org(message.organization_id, who)
         source = message.data_source
         if source is not None:
             kind = int(source.type)
@@ -222,11 +191,11 @@ class DataService(data_pb.DataServiceBase):
     ) -> AsyncIterator[data_pb.ExportTabularDataResponse]:
         """Every reading of one source, oldest first, one message each."""
         who = caller()
-        part_id, name, subtype, method = _source(
+        part_id, name, subtype, method = req.source(
             message.part_id, message.resource_name, message.resource_subtype, message.method_name
         )
         start_ns, end_ns = conv.interval_ns(message.interval, "interval")
-        wanted = _wanted_params(message.additional_parameters)
+        wanted = req.wanted_params(message.additional_parameters)
         rows = await self._edge.blocking(
             self._store.export_tabular, who, part_id, name, subtype, method, start_ns, end_ns
         )
@@ -247,10 +216,10 @@ class DataService(data_pb.DataServiceBase):
         As in Viam, only data synced within the last year counts.
         """
         who = caller()
-        source = _source(
+        source = req.source(
             message.part_id, message.resource_name, message.resource_subtype, message.method_name
         )
-        wanted = _wanted_params(message.additional_parameters)
+        wanted = req.wanted_params(message.additional_parameters)
         row = await self._edge.blocking(self._latest, who, source, wanted)
         if row is not None and row.time_synced_ns < self._wall_ns() - LATEST_MAX_AGE_NS:
             row = None
@@ -270,7 +239,7 @@ class DataService(data_pb.DataServiceBase):
         while True:
             got = self._store.tabular_by_filter(who, flt, page)
             for row in got.rows:
-                if _params_match(row, wanted):
+                if req.params_match(row, wanted):
                     return row
             if not got.rows or not got.last:
                 return None
@@ -281,7 +250,7 @@ class DataService(data_pb.DataServiceBase):
     ) -> data_pb.DeleteTabularDataResponse:
         """Deletes the organization's readings captured over N days ago (0: all)."""
         who = caller()
-        _check_org(message.organization_id, who)
+        req.check_org(message.organization_id, who)
         flt = conv.delete_filter(message.filter)
         days = message.delete_older_than_days
         cutoff_ns = self._wall_ns() - days * _NS_PER_DAY if days else 0
@@ -328,7 +297,7 @@ class DataService(data_pb.DataServiceBase):
     ) -> data_pb.BinaryDataByIDsResponse:
         """The items with these ids in scope, in the order asked; unknown ids are skipped."""
         who = caller()
-        ids = _requested_ids(message.binary_data_ids, message.binary_ids, who)
+        ids = req.requested_ids(message.binary_data_ids, message.binary_ids, who)
         data = await self._edge.blocking(self._by_ids, who, ids, message.include_binary)
         return data_pb.BinaryDataByIDsResponse(data=data, count=len(data))
 
@@ -352,7 +321,7 @@ class DataService(data_pb.DataServiceBase):
     ) -> data_pb.DeleteBinaryDataByIDsResponse:
         """Deletes these items in scope; ids that match nothing are not counted."""
         who = caller()
-        ids = _requested_ids(message.binary_data_ids, message.binary_ids, who)
+        ids = req.requested_ids(message.binary_data_ids, message.binary_ids, who)
         count = await self._edge.blocking(self._store.delete_binary_by_ids, who, ids)
         return data_pb.DeleteBinaryDataByIDsResponse(deleted_count=count)
 
@@ -385,40 +354,3 @@ def mql_pushdown(equalities: dict[str, str]) -> Filter:
         part_name=equalities.get("part_name", ""),
         location_ids=(location,) if location else (),
     )
-
-
-def _requested_ids(
-    binary_data_ids: Sequence[str], binary_ids: Sequence[data_pb.BinaryId], who: Principal
-) -> list[str]:
-    """The binary data ids a by-ids request names, old and new style together.
-
-    The deprecated ``BinaryID{file_id, organization_id, location_id}`` maps to
-    our id shape ``<org>/<location>/<file_id>`` (an empty organization means the
-    caller's); a ``file_id`` that already holds a full id is taken as is.
-
-    Raises:
-        InvalidArgument: no ids, too many, or a ``BinaryID`` without the parts
-            needed to name an item.
-        PermissionDenied: a ``BinaryID`` names another organization.
-    """
-    ids = [conv.check_text(i, f"binary_data_ids[{n}]") for n, i in enumerate(binary_data_ids)]
-    for n, old in enumerate(binary_ids):
-        where = f"binary_ids[{n}]"
-        org = old.organization_id or who.org_id
-        if org != who.org_id:
-            raise PermissionDenied(
-                f"{where}.organization_id: {org!r} is not this API key's organization"
-            )
-        if not old.file_id:
-            raise InvalidArgument(f"{where}.file_id: required")
-        if "/" in old.file_id:
-            ids.append(conv.check_text(old.file_id, f"{where}.file_id"))
-            continue
-        if not old.location_id:
-            raise InvalidArgument(f"{where}.location_id: required with a bare file_id")
-        ids.append(conv.check_text(f"{org}/{old.location_id}/{old.file_id}", where))
-    if not ids:
-        raise InvalidArgument("binary_data_ids: at least one id is required")
-    if len(ids) > MAX_IDS:
-        raise InvalidArgument(f"binary_data_ids: more than {MAX_IDS} ids")
-    return ids
