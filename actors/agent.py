@@ -7,6 +7,9 @@ trio-asyncio loop; then start, under the root supervisor, the capture runtime
 and the local API.
 Cancelling ``run`` stops them in reverse order, so collectors stop, the writer
 drains and every open ``.prog`` is finished as ``.capture``.
+
+The agent's inputs (``AgentOptions``, ``InvalidConfig``, re-exported here) are in
+``actors._agent_options``; the parts of its status report, in ``actors._agent_status``.
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
 
+from actors._agent_options import AgentOptions, InvalidConfig
+from actors._agent_status import (
+    collectors_status,
+    disk_status,
+    pending_files,
+    process_status,
+    writer_status,
+)
 from actors.adapters.aio import open_aio_loop
 from actors.adapters.grpc_local_api import LocalApi
 from actors.capture import CaptureRuntime
-from actors.codec import CAPTURE_EXT, SKIPPED_DIRS
 from actors.config import ConfigError, default_ferry_home
 from actors.config_watcher import ConfigWatcher
 from actors.fleet.cache import ConfigCache
@@ -42,46 +49,15 @@ if TYPE_CHECKING:
 
     from actors.capture import CaptureSeams
     from actors.codec import JsonObject, JsonValue
-    from actors.config import CloudSettings
     from actors.config_plan import AgentPlan
-    from actors.fleet.ports import CloudDoc, ConfigLink
+    from actors.fleet.ports import CloudDoc
     from actors.plan import CapturePlan
-    from actors.ports import DiskUsage, SyncFile
     from actors.sync.actor import Links
-    from actors.sync.fsm import Event, FileState
     from actors.sync.plan import SyncPlan
 
 LOGGER = logging.getLogger("ferry.agent")
 
-
-class InvalidConfig(Exception):
-    """The config file does not validate; the message lists every problem."""
-
-
-@final
-@dataclass
-class AgentOptions:
-    """How the agent is run (from the command line)."""
-
-    config_path: Path
-    load_plan: Callable[[str, Path], AgentPlan]
-    disk: DiskUsage
-    sync_connect: Callable[[SyncPlan], AbstractAsyncContextManager[Links]] | None = None
-    """Opens the cloud links for sync; ``None`` runs capture only (tests of capture)."""
-    sync_on_point: Callable[[str, SyncFile], None] | None = None
-    """A hook at named points of sync (``--debug-stop-at``; the simulator's crash points)."""
-    sync_observe: Callable[[SyncFile, FileState, Event, FileState], None] | None = None
-    """The simulator's view of every sync state-machine step."""
-    api_host: str = "127.0.0.1"
-    api_port: int = 8085
-    serve_api: bool = True
-    config_poll_s: float = 1.0
-    aio: bool = True
-    """Whether the sync links need the asyncio bridge (grpclib); the simulator's do not."""
-    config_link: Callable[[CloudSettings], ConfigLink] | None = None
-    """Opens the cloud's config service, for a bootstrap config with config_source 'cloud'."""
-    config_cache_dir: Path | None = None
-    """Where the last good cloud config is kept; default ``$FERRY_HOME/config-cache``."""
+__all__ = ["Agent", "AgentOptions", "InvalidConfig"]
 
 
 @final
@@ -275,7 +251,7 @@ class Agent:
 
     async def _pending_backlog(self) -> tuple[int, int]:
         dirs = sorted(self.runtime.plan.capture_dirs)
-        return await self._seams.runner.run(_pending, dirs)
+        return await self._seams.runner.run(pending_files, dirs)
 
     async def manual_sync(self, request: Mapping[str, JsonValue]) -> JsonObject:
         """A manual sync (local API ``Sync``): ``{"wait": bool, "retry_failed": bool}``.
@@ -336,68 +312,20 @@ class Agent:
 
     async def status(self) -> JsonObject:
         """Everything ``ferry status`` shows, as JSON-like data."""
-        now = trio.current_time()
-        collectors: list[JsonValue] = []
-        for key, stats in sorted(self.runtime.collector_stats.items()):
-            cp = self.runtime.plan.collectors.get(key)
-            elapsed = now - stats.started_at if stats.started_at is not None else 0.0
-            collectors.append(
-                {
-                    "resource": key[1],
-                    "api": key[0],
-                    "method": key[2],
-                    "active": cp is not None,
-                    "configured_hz": cp.frequency_hz if cp else 0.0,
-                    "achieved_hz": stats.captured / elapsed if elapsed > 0 else 0.0,
-                    "captured": stats.captured,
-                    "dropped": stats.dropped,
-                    "missed_ticks": stats.missed_ticks,
-                    "errors": stats.errors,
-                    "timeouts": stats.timeouts,
-                    "filtered": stats.filtered,
-                    "tick_lateness_p99_ms": stats.lateness.percentile(99) * 1e3,
-                    "last_error": stats.last_error,
-                }
-            )
+        collectors = collectors_status(self.runtime, trio.current_time())
         dirs = sorted(self.runtime.plan.capture_dirs)
         pending = await self._pending_backlog()
-        disk: list[JsonValue] = []
-        for d in dirs:
-            usage = await self._seams.runner.run(self._options.disk.usage, d)
-            disk.append(
-                {
-                    "capture_dir": str(d),
-                    "total": usage.total,
-                    "used": usage.used,
-                    "free": usage.free,
-                    "used_fraction": usage.used_fraction,
-                }
-            )
-        writer = self.runtime.writer
-        store = self.runtime.store
+        disk = await disk_status(self._seams.runner, self._options.disk, dirs)
         return {
-            "agent": {
-                "pid": os.getpid(),
-                "config": str(self._options.config_path),
-                "config_error": self.config_error,
-                "started": time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started_wall / 1e9)
-                ),
-                "component_errors": dict(self._seams.component_errors),
-                "restarts": {cid: s.failures for cid, s in self._root.stats.items()},
-            },
+            "agent": process_status(
+                self._options.config_path,
+                self.config_error,
+                self._started_wall,
+                self._seams.component_errors,
+                self._root,
+            ),
             "collectors": collectors,
-            "writer": {
-                "records_written": store.stats.records_written if store else 0,
-                "files_finished": store.stats.files_finished if store else 0,
-                "encode_errors": store.stats.encode_errors if store else 0,
-                "io_errors": writer.stats.io_errors if writer else 0,
-                "retrying": writer.stats.retrying if writer else False,
-                "paused": writer.stats.paused if writer else False,
-                "dropped_paused": writer.stats.dropped_paused if writer else 0,
-                "last_io_error": writer.stats.last_io_error if writer else "",
-                "open_files": [str(p) for p in store.open_files()] if store else [],
-            },
+            "writer": writer_status(self.runtime),
             "pending": {"files": pending[0], "bytes": pending[1]},
             "disk": disk,
             "config": self.fleet.render_status() if self.fleet else {"source": "local"},
@@ -441,19 +369,3 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except OSError as exc:
         raise InvalidConfig(f"{path}: cannot read config: {exc.strerror}") from None
-
-
-def _pending(dirs: list[Path]) -> tuple[int, int]:
-    """Finished capture files and their bytes waiting under ``dirs``."""
-    files = total = 0
-    for root in dirs:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
-            for name in filenames:
-                if name.endswith(CAPTURE_EXT):
-                    files += 1
-                    try:
-                        total += os.stat(os.path.join(dirpath, name)).st_size
-                    except OSError:
-                        continue
-    return files, total
