@@ -54,6 +54,7 @@ bench: $(STAMP)
 .PHONY: bench-detail
 bench-detail: $(STAMP)
 	$(BIN)/python -m bench.codec
+	$(BIN)/python -m bench.trio_costs
 	$(BIN)/python -m bench.capture
 	$(BIN)/python -m bench.binary_capture
 	$(BIN)/python -m bench.cloud

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from bench.common import cpu_model, python_build
 from sim.world import SimConfig, SimReport, run
@@ -30,11 +31,13 @@ def main() -> None:
     args = parser.parse_args()
     print(f"bench.sim: {cpu_model()}, {os.cpu_count()} cpus; {python_build()}")
     for seed in range(1, args.runs + 1):
+        cpu0 = time.process_time()
         report = speed(args.hours, args.collectors, seed)
+        cpu = time.process_time() - cpu0
         verdict = "ok" if report.ok else f"{len(report.violations)} VIOLATIONS"
         print(
             f"  seed {seed}: {report.simulated_s / 3600:.2f} h simulated in {report.wall_s:.1f} s"
-            f" wall = {report.speedup:.0f}x real time (goal >= 1000x); "
+            f" wall ({cpu:.1f} s CPU) = {report.speedup:.0f}x real time (goal >= 1000x); "
             f"{report.tally.captured} readings captured, {sum(report.faults.values())} faults; "
             f"{verdict}"
         )
