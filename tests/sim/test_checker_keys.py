@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
-from protos.gen.viam.app.datasync import v1 as datasync
+from actors.codec import CaptureFileWriter, RecordEncoder
 from sim.checker import read_keys
+from tests.codec.test_writer import HEADER, WALL_NS  # a tabular sensor file's header
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-WALL_NS = 1_787_000_000_123_456_789
-HEADER = encode_header(
-    datasync.DataCaptureMetadata(
-        component_type="rdk:component:sensor",
-        component_name="s1",
-        method_name="Readings",
-        type=datasync.DataType.TABULAR_SENSOR,
-    )
-)
 
 
 def _file(directory: Path, n: int) -> tuple[Path, list[int]]:
