@@ -69,16 +69,23 @@ class _FileStats:
 # --- JSON shapes -------------------------------------------------------------------------
 
 
+def _stream_fields(header: datasync.DataCaptureMetadata) -> dict[str, object]:
+    """What names a file's stream, shared by its header and summary lines."""
+    return {
+        "component_type": header.component_type or "",
+        "component_name": header.component_name or "",
+        "method_name": header.method_name or "",
+        "type": _data_type_name(header.type),
+    }
+
+
 def header_json(path: str, header: datasync.DataCaptureMetadata) -> dict[str, object]:
     """The ``header`` line for a file."""
     params = header.method_parameters or {}
     return {
         "kind": "header",
         "path": path,
-        "component_type": header.component_type or "",
-        "component_name": header.component_name or "",
-        "method_name": header.method_name or "",
-        "type": _data_type_name(header.type),
+        **_stream_fields(header),
         "file_extension": header.file_extension or "",
         "tags": list(header.tags or ()),
         "mime_type": header.mime_type or "",
@@ -123,10 +130,7 @@ def _summary_json(
     line: dict[str, object] = {
         "kind": "summary",
         "path": path,
-        "component_type": header.component_type or "",
-        "component_name": header.component_name or "",
-        "method_name": header.method_name or "",
-        "type": _data_type_name(header.type),
+        **_stream_fields(header),
         "records": stats.records,
         "bytes": size,
         "payload_bytes": stats.payload_bytes,
