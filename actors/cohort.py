@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn, final
 import trio
 
 from actors.components import SkipReading
+from actors.histogram import bucket
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -80,10 +81,11 @@ class Cohort:
             due = start + tick * interval
             await trio.sleep_until(due)
             late = trio.current_time() - due
+            late_bucket = bucket(late)
             members = list(self.members.values())
             for member in members:
                 stats = member.sink.stats
-                stats.lateness.add(late)
+                stats.lateness.add_at(late_bucket, late)
                 stats.ticks += 1
                 self._capture(member)
             skipped = int((trio.current_time() - due) // interval)

@@ -11,6 +11,13 @@ _COARSE = [5e-3 * 2**i for i in range(1, 12)]
 EDGES = tuple(_FINE + _COARSE)
 
 
+def bucket(seconds: float) -> int:
+    """Index into ``LatencyHistogram.counts`` of the bucket holding ``seconds``."""
+    if seconds < 5e-3:
+        return max(0, math.ceil(seconds / 50e-6) - 1)
+    return min(len(EDGES), 100 + max(0, math.ceil(math.log2(seconds / 5e-3)) - 1))
+
+
 @final
 class LatencyHistogram:
     """Counts durations into fixed buckets (upper edges in ``EDGES``).
@@ -29,10 +36,14 @@ class LatencyHistogram:
 
     def add(self, seconds: float) -> None:
         """Records one duration (negative counts as zero)."""
-        if seconds < 5e-3:
-            index = max(0, math.ceil(seconds / 50e-6) - 1)
-        else:
-            index = min(len(EDGES), 100 + max(0, math.ceil(math.log2(seconds / 5e-3)) - 1))
+        self.add_at(bucket(seconds), seconds)
+
+    def add_at(self, index: int, seconds: float) -> None:
+        """Records ``seconds``, whose bucket ``bucket(seconds)`` already found.
+
+        For a cohort, whose members all share one tick's lateness: the bucket is
+        found once per tick instead of once per member.
+        """
         self.counts[index] += 1
         self.total += 1
         if seconds > self.max:

@@ -1,4 +1,9 @@
-"""Messages between collectors, the writer and the sync actor (frozen, one class per kind)."""
+"""Messages between collectors, the writer and the sync actor (one class per kind).
+
+All are treated as immutable once sent. ``CaptureMsg`` alone is not a frozen
+dataclass: one is built per reading, and a frozen dataclass's ``__init__`` (an
+``object.__setattr__`` call per field) cost 2.5 µs against 0.5 µs.
+"""
 
 from __future__ import annotations
 
@@ -49,12 +54,13 @@ class InflightGauge:
 
 
 @final
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class CaptureMsg:
-    """One reading on its way to disk.
+    """One reading on its way to disk; never changed after it is built.
 
     Tabular readings carry ``data``; binary readings carry ``payload`` and
     ``mime_type``. ``annotations`` is a serialized ``Annotations`` message.
+    Not frozen, for speed (module docstring); compared by identity.
     """
 
     stream: StreamSpec
