@@ -98,6 +98,7 @@ def _handle(args: argparse.Namespace) -> int:
     # Imports are deferred so `ferry inspect` and `--help` start fast.
     import trio
 
+    from actors.adapters.clock import PreciseClock
     from actors.agent import InvalidConfig
     from actors.config import ConfigError
     from actors.logs import setup_logging
@@ -113,7 +114,7 @@ def _handle(args: argparse.Namespace) -> int:
             print(f"ferry run: invalid --cloud file:\n{exc}", file=sys.stderr)
             return EXIT_CONFIG
     try:
-        trio.run(_main, args, cloud)
+        trio.run(_main, args, cloud, clock=PreciseClock())
     except (InvalidConfig, CaptureDirLocked, BaseExceptionGroup) as exc:
         # Trio's nurseries wrap start-up errors in exception groups: look inside.
         found = find_error(exc, (InvalidConfig, CaptureDirLocked))

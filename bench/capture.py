@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import trio
 
-from actors.adapters.clock import SystemWallClock
+from actors.adapters.clock import PreciseClock, SystemWallClock
 from actors.adapters.os_fs import OsFileSystem
 from actors.adapters.runner import ThreadRunner
 from actors.capture import CaptureRuntime, CaptureSeams
@@ -110,7 +110,7 @@ def throughput(root: Path, seconds: float) -> tuple[float, float, float]:
     100 collectors at 1 kHz (100,000 readings/s asked for), captured by one cohort:
     faster ticks are not possible (Trio's timer resolution is about 1 ms).
     """
-    runtime, cpu, wall = trio.run(_run, root, 100, 1000.0, seconds)
+    runtime, cpu, wall = trio.run(_run, root, 100, 1000.0, seconds, clock=PreciseClock())
     assert runtime.store is not None
     written = runtime.store.stats.records_written
     stats = runtime.collector_stats.values()
@@ -121,7 +121,7 @@ def throughput(root: Path, seconds: float) -> tuple[float, float, float]:
 
 def fleet(root: Path, seconds: float, model: str = "instant") -> dict[str, float]:
     """100 collectors at 100 Hz."""
-    runtime, cpu, wall = trio.run(_run, root, 100, 100.0, seconds, model)
+    runtime, cpu, wall = trio.run(_run, root, 100, 100.0, seconds, model, clock=PreciseClock())
     merged = LatencyHistogram()
     captured = 0
     for stats in runtime.collector_stats.values():
