@@ -3,8 +3,10 @@
 The protocol is in ``docs/resumable-upload.md``: ``OpenUpload`` finds the upload
 of a file identity and its committed offset, ``WriteChunk`` is compare-and-set
 on that offset with a CRC-32, ``FinishUpload`` materializes the file once. This
-module only converts between the port's dataclasses and the protobuf messages;
-the link does the connection, authentication and error mapping.
+module only converts between the port's dataclasses and the protobuf messages
+(``UploadFiles``'s through the hand-written codec of ``actors.codec``, the
+others through betterproto2); the link does the connection, authentication and
+error mapping.
 
 ``open_request`` is also what the simulator's in-process uploader decodes, so
 both uploaders describe a file to the cloud identically.
@@ -15,7 +17,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, final
 
+from grpclib.const import Cardinality
+
 from actors.checksum import crc32
+from actors.codec import (
+    UPLOAD_FILES_PATH,
+    SmallFileWire,
+    UploadFilesRequestWire,
+    UploadFilesResponseWire,
+)
 from actors.errors import TransientError
 from actors.ports import Confirmation, FileKind, OpenResult, WriteResult
 from protos.gen.ferry.sync import v1 as resumable_pb
@@ -160,19 +170,41 @@ class GrpcUploader:
         )
 
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
-        """Sends small tabular capture files whole in one ``UploadFiles`` call."""
-        request = resumable_pb.UploadFilesRequest(
-            files=[
-                resumable_pb.SmallFile(identity=identity_message(f.identity), data=f.data)
+        """Sends small tabular capture files whole in one ``UploadFiles`` call.
+
+        The messages go through the hand-written codec of ``actors.codec``
+        (betterproto2 cost ~70 µs a file here); the call itself is made as the
+        generated stub makes it, so transport and status errors are unchanged.
+        """
+        request = UploadFilesRequestWire(
+            [
+                SmallFileWire(
+                    f.identity.part_id, f.identity.path, f.identity.size, f.identity.sha256, f.data
+                )
                 for f in files
             ]
         )
 
         async def attempt(
             channel: Channel, md: Metadata, timeout_s: float | None
-        ) -> resumable_pb.UploadFilesResponse:
-            stub = resumable_pb.ResumableUploadServiceStub(channel)
-            return await stub.upload_files(request, metadata=md, timeout=timeout_s)
+        ) -> UploadFilesResponseWire:
+            async with channel.request(
+                UPLOAD_FILES_PATH,
+                Cardinality.UNARY_UNARY,
+                UploadFilesRequestWire,
+                UploadFilesResponseWire,
+                timeout=timeout_s,
+                deadline=None,
+                metadata=md,
+            ) as stream:
+                await stream.send_message(request, end=True)
+                try:
+                    reply = await stream.recv_message()
+                except ValueError as exc:  # the reply's bytes are not an UploadFilesResponse
+                    raise TransientError(f"malformed reply: {exc}", where=UPLOAD_FILES) from exc
+            if reply is None:
+                raise TransientError("the call ended without a reply", where=UPLOAD_FILES)
+            return reply
 
         total = sum(len(f.data) for f in files)
         reply = await self._link.call(UPLOAD_FILES, attempt, payload_bytes=total)

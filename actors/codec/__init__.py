@@ -9,7 +9,10 @@ Public API (re-exported from private modules):
 - files: ``CaptureFileWriter``, ``CaptureFileReader``, ``iter_records``,
   ``recover_prog`` and the ``CaptureFileError`` family;
 - layout: ``collector_dir``, ``file_stem``, ``file_extension_for``,
-  ``is_binary_method`` and the extension constants.
+  ``is_binary_method`` and the extension constants;
+- the ``UploadFiles`` RPC's messages: ``UploadFilesRequestWire``,
+  ``UploadFilesResponseWire``, ``SmallFileWire``, ``SmallFileResultWire`` and
+  ``UPLOAD_FILES_PATH``.
 """
 
 from actors.codec._file import (
@@ -56,6 +59,13 @@ from actors.codec._struct import (
     decode_struct,
 )
 from actors.codec._tabular_json import TabularTranscoder
+from actors.codec._upload_files import (
+    UPLOAD_FILES_PATH,
+    SmallFileResultWire,
+    SmallFileWire,
+    UploadFilesRequestWire,
+    UploadFilesResponseWire,
+)
 
 __all__ = [
     "BINARY_METHODS",
@@ -63,6 +73,7 @@ __all__ = [
     "FAILED_DIR",
     "PROG_EXT",
     "SKIPPED_DIRS",
+    "UPLOAD_FILES_PATH",
     "CaptureFileError",
     "CaptureFileReader",
     "CaptureFileWriter",
@@ -73,10 +84,14 @@ __all__ = [
     "RecordEncoder",
     "Recovery",
     "SensorRecord",
+    "SmallFileResultWire",
+    "SmallFileWire",
     "StructEncodeError",
     "StructEncoder",
     "TabularTranscoder",
     "TruncatedCaptureFile",
+    "UploadFilesRequestWire",
+    "UploadFilesResponseWire",
     "WireError",
     "collector_dir",
     "data_type_for",
