@@ -251,7 +251,8 @@ class CaptureRuntime:
         """The cohort of ``frequency_hz``, started on first use."""
         cohort = self._cohorts.get(frequency_hz)
         if cohort is None:
-            cohort = Cohort(frequency_hz, self._seams.clock)
+            assert self._outbox is not None
+            cohort = Cohort(frequency_hz, self._seams.clock, self._outbox)
             self._cohorts[frequency_hz] = cohort
             await self._require_collectors().start_child(
                 ChildSpec(_cohort_id(frequency_hz), cohort.run)

@@ -53,6 +53,8 @@ class CaptureSink:
         self.stats = stats
         self._errors = RateLimitedLog(LOGGER, interval=10.0)
         self._name = "/".join(stream.key[1:])
+        self.tick: list[CaptureMsg] | None = None
+        """Set by a cohort: readings are gathered here and sent once per tick."""
 
     def emit(self, requested: int, received: int, result: Captured) -> None:
         """Sends one result (a tabular reading, or each binary payload)."""
@@ -88,20 +90,31 @@ class CaptureSink:
             logging.ERROR, trio.current_time(), "%s: capture failed: %s", self._name, reason
         )
 
+    def withdraw(self, count: int) -> None:
+        """Takes back ``count`` readings gathered for a tick the mailbox refused: dropped."""
+        self._gauge.inflight -= count
+        self.stats.captured -= count
+        self._dropped(count)
+
     def _send(self, msg: CaptureMsg) -> None:
-        if self._gauge.inflight >= self._gauge.capacity:
+        gauge = self._gauge
+        if gauge.inflight >= gauge.capacity:
             self._dropped()
             return
-        try:
-            self._outbox.send_nowait(msg)
-        except trio.WouldBlock:
-            self._dropped()
-            return
-        self._gauge.inflight += 1
+        tick = self.tick
+        if tick is not None:
+            tick.append(msg)
+        else:
+            try:
+                self._outbox.send_nowait(msg)
+            except trio.WouldBlock:
+                self._dropped()
+                return
+        gauge.inflight += 1
         self.stats.captured += 1
 
-    def _dropped(self) -> None:
-        self.stats.dropped += 1
+    def _dropped(self, count: int = 1) -> None:
+        self.stats.dropped += count
         self._errors.log(
             logging.WARNING,
             trio.current_time(),

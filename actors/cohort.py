@@ -10,6 +10,7 @@ member that raises is counted and logged by its sink; the others are untouched.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, final
 
@@ -17,6 +18,7 @@ import trio
 
 from actors.components import SkipReading
 from actors.histogram import bucket
+from actors.messages import CaptureBatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from actors.capture_sink import CaptureSink
     from actors.codec import JsonValue
     from actors.components import Captured
-    from actors.messages import StreamKey
+    from actors.messages import CaptureMsg, StreamKey, WriterMsg
     from actors.ports import WallClock
 
 
@@ -48,26 +50,33 @@ class Cohort:
 
     Example::
 
-        cohort = Cohort(100.0, clock)
+        cohort = Cohort(100.0, clock, outbox)
         cohort.add(key, CohortMember("Readings", {}, sensor.capture_nowait, sink))
         await nursery.start(cohort.run)
     """
 
-    def __init__(self, frequency_hz: float, clock: WallClock) -> None:
+    def __init__(
+        self, frequency_hz: float, clock: WallClock, outbox: trio.MemorySendChannel[WriterMsg]
+    ) -> None:
         self.frequency_hz = frequency_hz
         self._interval = 1.0 / frequency_hz
         self._clock = clock
+        self._outbox = outbox
+        self._tick: list[CaptureMsg] = []
         self.members: dict[StreamKey, CohortMember] = {}
 
     def add(self, key: StreamKey, member: CohortMember) -> None:
         """Starts capturing ``member`` from the next tick on."""
         if member.sink.stats.started_at is None:
             member.sink.stats.started_at = trio.current_time()
+        member.sink.tick = self._tick
         self.members[key] = member
 
     def remove(self, key: StreamKey) -> None:
         """Stops capturing ``key`` (nothing is in flight: captures are synchronous)."""
-        self.members.pop(key, None)
+        member = self.members.pop(key, None)
+        if member is not None:
+            member.sink.tick = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -88,11 +97,23 @@ class Cohort:
                 stats.lateness.add_at(late_bucket, late)
                 stats.ticks += 1
                 self._capture(member)
+            if self._tick:
+                self._send_tick()
             skipped = int((trio.current_time() - due) // interval)
             if skipped:
                 for member in members:
                     member.sink.stats.missed_ticks += skipped
             tick += 1 + skipped
+
+    def _send_tick(self) -> None:
+        """Sends the tick's readings as one message; if the mailbox is full, each is dropped."""
+        msgs = self._tick.copy()
+        self._tick.clear()
+        try:
+            self._outbox.send_nowait(CaptureBatch(msgs))
+        except trio.WouldBlock:
+            for key, count in Counter(m.stream.key for m in msgs).items():
+                self.members[key].sink.withdraw(count)
 
     def _capture(self, member: CohortMember) -> None:
         requested = self._clock.now_ns()

@@ -86,4 +86,17 @@ class RotateRequest:
     keys: frozenset[StreamKey] | None = None
 
 
-WriterMsg = CaptureMsg | RotateRequest
+@final
+@dataclass(slots=True, eq=False)
+class CaptureBatch:
+    """The readings of one cohort tick, sent to the writer as one message.
+
+    A cohort captures every member in one synchronous pass; one mailbox send per
+    tick instead of one per reading spares the event loop and the writer a channel
+    operation each (docs/performance.md, "Late session").
+    """
+
+    msgs: list[CaptureMsg]
+
+
+WriterMsg = CaptureMsg | CaptureBatch | RotateRequest

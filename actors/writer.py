@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
 
-from actors.messages import CaptureMsg, RotateRequest
+from actors.messages import CaptureBatch, CaptureMsg, RotateRequest
 
 if TYPE_CHECKING:
     import random
@@ -123,16 +123,23 @@ class Writer:
                 LOGGER.warning("writer: free disk back above min_free_bytes: capture resumed")
 
     def _accept(self, msg: WriterMsg) -> None:
-        if isinstance(msg, CaptureMsg) and self.stats.paused:
-            msg.gauge.inflight -= 1  # dropped, and counted, instead of written
-            self.stats.dropped_paused += 1
+        if isinstance(msg, CaptureBatch):
+            for reading in msg.msgs:
+                self._accept_reading(reading)
         elif isinstance(msg, CaptureMsg):
-            self._store.enqueue(msg)
+            self._accept_reading(msg)
         elif isinstance(msg, RotateRequest):
             self._store.request_rotate(msg.keys)
             self._waiting.append(msg)
         else:  # pragma: no cover - the union is closed; guard against a new kind
             LOGGER.error("writer: unknown message %r", msg)
+
+    def _accept_reading(self, msg: CaptureMsg) -> None:
+        if self.stats.paused:
+            msg.gauge.inflight -= 1  # dropped, and counted, instead of written
+            self.stats.dropped_paused += 1
+        else:
+            self._store.enqueue(msg)
 
     def _accept_ready(self) -> None:
         while self._store.queued < BATCH:
