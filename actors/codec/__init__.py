@@ -18,7 +18,6 @@ Public API (re-exported from private modules):
 from actors.codec._file import (
     CaptureFileError,
     CaptureFileReader,
-    CaptureFileWriter,
     CorruptCaptureFile,
     RawRecord,
     Recovery,
@@ -26,6 +25,7 @@ from actors.codec._file import (
     iter_records,
     recover_prog,
 )
+from actors.codec._file_writer import CaptureFileWriter
 from actors.codec._layout import (
     BINARY_METHODS,
     CAPTURE_EXT,
@@ -46,26 +46,19 @@ from actors.codec._records import (
     RecordEncoder,
     SensorRecord,
     decode_header,
-    decode_sensor_data,
-    decode_timestamp,
     encode_header,
     encode_timestamp,
 )
-from actors.codec._struct import (
-    JsonObject,
-    JsonValue,
-    StructEncodeError,
-    StructEncoder,
-    decode_struct,
-)
+from actors.codec._records_decode import decode_sensor_data, decode_timestamp
+from actors.codec._struct import JsonObject, JsonValue, StructEncodeError, StructEncoder
+from actors.codec._struct_decode import decode_struct
 from actors.codec._tabular_json import TabularTranscoder
 from actors.codec._upload_files import (
     UPLOAD_FILES_PATH,
-    SmallFileResultWire,
-    SmallFileWire,
     UploadFilesRequestWire,
     UploadFilesResponseWire,
 )
+from actors.codec._upload_files_decode import SmallFileResultWire, SmallFileWire
 
 __all__ = [
     "BINARY_METHODS",

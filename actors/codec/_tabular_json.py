@@ -24,11 +24,13 @@ import struct as _binary
 from typing import TYPE_CHECKING, NamedTuple, final
 
 from actors.codec._pbwire import WireError, decode_varint
-from actors.codec._records import STRUCT, _fast_metadata, decode_sensor_data, fast_fields
-from actors.codec._struct import FALLBACK, Bail, JsonObject
+from actors.codec._records_decode import STRUCT, _fast_metadata, decode_sensor_data, fast_fields
+from actors.codec._struct_decode import FALLBACK, Bail
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from actors.codec._struct import JsonObject
 
 # A learned shape costs its bytes (and about as much again in template), so
 # only Structs up to this size are learned, and only this many shapes are kept

@@ -24,7 +24,8 @@ from actors.codec import (
     StructEncoder,
     WireError,
     _records,
-    _struct,
+    _records_decode,
+    _struct_decode,
     decode_header,
     decode_sensor_data,
     decode_struct,
@@ -85,11 +86,13 @@ def _unframe(framed: bytes) -> bytes:
 
 
 def _struct_agrees(body: bytes) -> None:
-    assert outcome(decode_struct, body) == outcome(_struct._decode_struct, body, 0, len(body))
+    assert outcome(decode_struct, body) == outcome(
+        _struct_decode._decode_struct, body, 0, len(body)
+    )
 
 
 def _record_agrees(body: bytes) -> None:
-    assert outcome(decode_sensor_data, body) == outcome(_records._decode_sensor_data, body)
+    assert outcome(decode_sensor_data, body) == outcome(_records_decode._decode_sensor_data, body)
 
 
 # --- what Ferry writes takes the fast path -------------------------------------------------------
@@ -99,11 +102,11 @@ def _record_agrees(body: bytes) -> None:
 @given(obj=cst.readings_objects)
 def test_the_fast_struct_decoder_handles_every_struct_ferry_writes(obj):
     body = StructEncoder().encode(obj)
-    reference = exact(_struct._decode_struct(body, 0, len(body)))
+    reference = exact(_struct_decode._decode_struct(body, 0, len(body)))
 
     # Called directly, so a fallback would raise here instead of hiding in decode_struct.
-    first = _struct.fast_struct(body, 0, len(body))
-    again = _struct.fast_struct(body, 0, len(body))  # the entry caches are warm now
+    first = _struct_decode.fast_struct(body, 0, len(body))
+    again = _struct_decode.fast_struct(body, 0, len(body))  # the entry caches are warm now
 
     assert exact(first) == exact(again) == reference
 
@@ -116,10 +119,10 @@ def test_the_fast_struct_decoder_handles_every_struct_ferry_writes(obj):
 )
 def test_the_fast_record_decoder_handles_every_tabular_record_ferry_writes(obj, times, annotations):
     body = _unframe(RecordEncoder().tabular(times[0], times[1], obj, annotations))
-    reference = exact(_records._decode_sensor_data(body))
+    reference = exact(_records_decode._decode_sensor_data(body))
 
-    first = _records._fast_sensor_data(body, 0, len(body))
-    again = _records._fast_sensor_data(body, 0, len(body))
+    first = _records_decode._fast_sensor_data(body, 0, len(body))
+    again = _records_decode._fast_sensor_data(body, 0, len(body))
 
     assert exact(first) == exact(again) == reference
 
@@ -130,9 +133,9 @@ def test_the_fast_record_decoder_handles_every_binary_record_ferry_writes(payloa
     framed = RecordEncoder().binary_prefix(times[0], times[1], len(payload)) + payload
     body = _unframe(framed)
 
-    record = _records._fast_sensor_data(body, 0, len(body))
+    record = _records_decode._fast_sensor_data(body, 0, len(body))
 
-    assert exact(record) == exact(_records._decode_sensor_data(body))
+    assert exact(record) == exact(_records_decode._decode_sensor_data(body))
     assert record.binary == payload
 
 
@@ -151,7 +154,7 @@ def test_fast_records_equal_what_the_dataclass_constructor_makes():
     struct_body = StructEncoder().encode({"k": 1.5})
     body = b"\x0a" + bytes([len(meta)]) + meta + b"\x12" + bytes([len(struct_body)]) + struct_body
 
-    record = _records._fast_sensor_data(body, 0, len(body))
+    record = _records_decode._fast_sensor_data(body, 0, len(body))
 
     expected = SensorRecord(1_000_000_000, 2_000_000_000, {"k": 1.5}, None, b"a", 3, False)
     assert record == expected
@@ -176,7 +179,7 @@ def test_mutated_struct_bytes_decode_or_fail_exactly_as_the_reference_decoder(ob
     # Inside a larger buffer too (bytes past the end must not be read as the message's).
     padded = b"\x0a" + mutated + b"\x0a\x0b\x0a"
     assert outcome(decode_struct, padded, 1, 1 + len(mutated)) == outcome(
-        _struct._decode_struct, padded, 1, 1 + len(mutated)
+        _struct_decode._decode_struct, padded, 1, 1 + len(mutated)
     )
 
 
@@ -204,7 +207,7 @@ def test_arbitrary_bytes_decode_or_fail_exactly_as_the_reference_decoder(data):
     _struct_agrees(data)
     _record_agrees(data)
     assert outcome(decode_timestamp, data, 0, len(data)) == outcome(
-        _records._decode_timestamp, data, 0, len(data)
+        _records_decode._decode_timestamp, data, 0, len(data)
     )
 
 
@@ -279,17 +282,19 @@ def test_every_cut_and_single_byte_change_of_typical_records_decodes_as_the_refe
     messages are cut both by slicing and by a smaller ``end`` inside the full buffer.
     """
     body = _typical_bodies()[index]
-    assert exact(decode_sensor_data(body)) == exact(_records._fast_sensor_data(body, 0, len(body)))
+    assert exact(decode_sensor_data(body)) == exact(
+        _records_decode._fast_sensor_data(body, 0, len(body))
+    )
     spans = _message_spans(body)
     assert len(spans) >= 3
 
     for start, end in spans:
         for cut in range(start, end + 1):
             assert outcome(decode_struct, body, start, cut) == outcome(
-                _struct._decode_struct, body, start, cut
+                _struct_decode._decode_struct, body, start, cut
             )
             assert outcome(decode_timestamp, body, start, cut) == outcome(
-                _records._decode_timestamp, body, start, cut
+                _records_decode._decode_timestamp, body, start, cut
             )
     for i in range(len(body) + 1):
         _record_agrees(body[:i])
@@ -350,10 +355,10 @@ def test_unusual_but_valid_structs_decode_as_the_reference_decoder_does(body, ex
     assert decode_struct(body) == expected
     _struct_agrees(body)
     if fast:
-        assert _struct.fast_struct(body, 0, len(body)) == expected
+        assert _struct_decode.fast_struct(body, 0, len(body)) == expected
     else:
-        with pytest.raises(_struct.FALLBACK):
-            _struct.fast_struct(body, 0, len(body))
+        with pytest.raises(_struct_decode.FALLBACK):
+            _struct_decode.fast_struct(body, 0, len(body))
 
 
 def test_unusual_records_decode_through_the_reference_decoder():
@@ -384,7 +389,7 @@ def test_memoryview_and_bytearray_inputs_decode_as_bytes_do():
     with pytest.raises(WireError) as raised:
         decode_struct(memoryview(body[:-1]))
     with pytest.raises(WireError) as expected:
-        _struct._decode_struct(body[:-1], 0, len(body) - 1)
+        _struct_decode._decode_struct(body[:-1], 0, len(body) - 1)
     assert (str(raised.value), raised.value.pos) == (str(expected.value), expected.value.pos)
 
 
@@ -392,14 +397,14 @@ def test_memoryview_and_bytearray_inputs_decode_as_bytes_do():
 
 
 def test_the_fast_lane_caches_stay_bounded_and_correct(monkeypatch):
-    monkeypatch.setattr(_struct, "_ENTRIES_LIMIT", 8)
-    monkeypatch.setattr(_records, "_TIMESTAMP_HEADS_LIMIT", 4)
+    monkeypatch.setattr(_struct_decode, "_ENTRIES_LIMIT", 8)
+    monkeypatch.setattr(_records_decode, "_TIMESTAMP_HEADS_LIMIT", 4)
     # Earlier tests may have cached these very entries: start from empty caches.
     for cache in (
-        _struct._NUMBER_ENTRIES,
-        _struct._CONSTANT_ENTRIES,
-        _struct._STRUCT_ENTRIES,
-        _records._TIMESTAMP_HEADS,
+        _struct_decode._NUMBER_ENTRIES,
+        _struct_decode._CONSTANT_ENTRIES,
+        _struct_decode._STRUCT_ENTRIES,
+        _records_decode._TIMESTAMP_HEADS,
     ):
         cache.clear()
     encoder = RecordEncoder()
@@ -412,10 +417,10 @@ def test_the_fast_lane_caches_stay_bounded_and_correct(monkeypatch):
 
         assert record.struct == obj
         assert record.time_requested_ns == t
-        assert len(_struct._NUMBER_ENTRIES) <= 8
-        assert len(_struct._CONSTANT_ENTRIES) <= 8
-        assert len(_struct._STRUCT_ENTRIES) <= 8
-        assert len(_records._TIMESTAMP_HEADS) <= 4
+        assert len(_struct_decode._NUMBER_ENTRIES) <= 8
+        assert len(_struct_decode._CONSTANT_ENTRIES) <= 8
+        assert len(_struct_decode._STRUCT_ENTRIES) <= 8
+        assert len(_records_decode._TIMESTAMP_HEADS) <= 4
 
 
 # --- headers --------------------------------------------------------------------------------------
