@@ -40,7 +40,8 @@ class SqliteStore(IngestMixin, UploadsMixin, SmallUploadsMixin, QueryMixin, Flee
 
     Opening it sweeps what a crash can leave behind: blob temp files, blobs
     nothing references (put or adopted, but their rows never committed, or
-    left by a delete), and staging files of finished or unknown uploads.
+    left by a delete), byte ranges a delete had not yet freed, and staging
+    files of finished or unknown uploads.
     Times it records (``time_synced``, ``created_ns``) come from the injected
     wall clock.
 
@@ -82,6 +83,8 @@ class SqliteStore(IngestMixin, UploadsMixin, SmallUploadsMixin, QueryMixin, Flee
         try:
             self._blobs = BlobDir(data_dir / "blobs")
             self._open_ingest(data_dir / "staging", sweep=sweep)
+            if sweep:
+                self.free_pending()
         except BaseException:
             self.close()
             raise

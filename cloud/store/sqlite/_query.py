@@ -292,9 +292,29 @@ class QueryMixin:
                 deleted += conn.execute(
                     f"DELETE FROM binary WHERE binary_data_id IN ({select})", w.params
                 ).rowcount
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_frees (sha256, blob_offset, size) VALUES (?, ?, ?)",
+                [(r.sha256, r.offset, r.size) for r in refs],
+            )
         if refs:
             self._remove_unreferenced(refs)
         return deleted
+
+    def free_pending(self) -> int:
+        """Frees the blob ranges of deletes a crash interrupted; returns how many.
+
+        The store calls it at open (with ``sweep``), before other threads use it.
+        """
+        with self._db.read() as conn:
+            refs = {
+                BlobRef(str(sha), size=_int(size), offset=_int(offset))
+                for sha, offset, size in conn.execute(
+                    "SELECT sha256, blob_offset, size FROM pending_frees"
+                )
+            }
+        if refs:
+            self._remove_unreferenced(refs)
+        return len(refs)
 
     def _remove_unreferenced(self, refs: set[BlobRef]) -> None:
         # After the delete commits (a crash leaves an orphan blob, swept at open,
@@ -302,9 +322,9 @@ class QueryMixin:
         # checks that a new row's blob exists under that lock, so a blob cannot
         # vanish under a row committed meanwhile. A blob an open upload has
         # already adopted is kept whole, as the open-time sweep does. A blob other
-        # rows still reference loses only the deleted ranges no row overlaps (a
-        # crash before the punch leaves those bytes, unreachable, until the
-        # blob's last row goes).
+        # rows still reference loses only the deleted ranges no row overlaps. The
+        # delete recorded each range in ``pending_frees``; a range leaves it only
+        # once freed, so a crash before the punch is finished by ``free_pending``.
         with self._db.write() as conn:
             pending = {
                 bytes(row[0]).hex()
@@ -319,6 +339,10 @@ class QueryMixin:
                 for ref in sorted((r for r in refs if r.sha256 == sha), key=_by_offset):
                     if not _overlapped(conn, ref):
                         self._blobs.punch(ref)
+            conn.executemany(
+                "DELETE FROM pending_frees WHERE sha256 = ? AND blob_offset = ? AND size = ?",
+                [(r.sha256, r.offset, r.size) for r in refs],
+            )
 
 
 # -- row decoding ------------------------------------------------------------------

@@ -145,6 +145,17 @@ CREATE TABLE IF NOT EXISTS config_revisions (
     revision INTEGER NOT NULL
 );
 
+-- Blob byte ranges whose rows a delete removed: written in the delete's
+-- transaction, cleared once the range is freed (blob removed or hole punched).
+-- A crash between the two leaves rows here, and the store frees them at open.
+-- Additive: an older Ferry ignores the table and keeps those bytes, as it did.
+CREATE TABLE IF NOT EXISTS pending_frees (
+    sha256      TEXT NOT NULL,
+    blob_offset INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    PRIMARY KEY (sha256, blob_offset, size)
+);
+
 -- What each robot last reported: the config it runs, one it refused, its backlog.
 CREATE TABLE IF NOT EXISTS part_status (
     org_id            TEXT NOT NULL,

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
 from cloud.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from cloud.model import Filter, PageRequest, Principal, UploadIdentity, UploadKind, UploadStatus
+from cloud.store.sqlite import SqliteStore
 from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cli.captures import camera_header, write_binary, write_tabular
 from tests.cloud.ingest.conftest import ROBOT
@@ -306,6 +307,50 @@ def test_deleting_one_image_frees_its_bytes_and_the_last_one_frees_the_file(worl
         assert b"".join(world.store.open_blob(row.blob)) == payload
     world.store.delete_binary_by_ids(ROBOT, [keep1.binary_data_id, keep2.binary_data_id])
     assert blob_files(world) == []
+
+
+def pending_frees(store: SqliteStore) -> list[tuple[object, ...]]:
+    with store._db.read() as conn:
+        return conn.execute("SELECT * FROM pending_frees").fetchall()
+
+
+def test_a_crash_between_a_deletes_commit_and_its_punch_is_finished_when_the_store_opens(
+    world, tmp_path, monkeypatch
+):
+    payloads = [b"keep" * 5000, b"private" * 5000, b"also" * 5000]
+    data = multi_record_file(tmp_path, payloads)
+    record = world.upload(data, chunk=60_000, path="camera/cam/ReadImage/three.capture")
+    keep1, gone, keep2 = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+
+    def crash(_ref: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(world.store._blobs, "punch", crash)
+    with pytest.raises(OSError, match="power cut"):
+        world.store.delete_binary_by_ids(ROBOT, [gone.binary_data_id])
+    [blob] = blob_files(world)
+    assert b"private" in blob.read_bytes()  # the row is gone, its bytes are not
+    assert len(pending_frees(world.store)) == 1
+    world.store.close()
+
+    reopened = SqliteStore(world.store.data_dir, wall_ns=lambda: 0)
+    try:
+        assert b"private" not in blob.read_bytes()
+        assert pending_frees(reopened) == []
+        for row, payload in ((keep1, payloads[0]), (keep2, payloads[2])):
+            assert b"".join(reopened.open_blob(row.blob)) == payload
+    finally:
+        reopened.close()
+
+
+def test_a_completed_delete_leaves_no_pending_free(world, tmp_path):
+    record = world.upload(
+        multi_record_file(tmp_path, [b"a" * 9000, b"b" * 9000]),
+        path="camera/cam/ReadImage/two.capture",
+    )
+    first, _second = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    world.store.delete_binary_by_ids(ROBOT, [first.binary_data_id])
+    assert pending_frees(world.store) == []
 
 
 def test_identical_capture_files_share_a_blob_and_deleting_one_keeps_the_other(world, tmp_path):
