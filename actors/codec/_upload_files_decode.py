@@ -7,7 +7,7 @@ grpclib message classes and their encoding in ``_upload_files`` (which import it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from actors.codec._pbwire import (
     WIRE_FIXED32,
@@ -19,7 +19,9 @@ from actors.codec._pbwire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+_Item = TypeVar("_Item")
 
 _WIRE_NAMES = {
     WIRE_VARINT: "varint",
@@ -166,10 +168,15 @@ def _other(
     return pos + size
 
 
-def _decode_request(buf: bytes) -> list[SmallFileWire]:
-    """``UploadFilesRequest.files``; an error's path gains the index of its file."""
-    files: list[SmallFileWire] = []
-    append = files.append
+def _decode_repeated(
+    buf: bytes,
+    name: str,
+    fields: Mapping[int, tuple[str, int]],
+    decode_item: Callable[[bytes, int, int], _Item],
+) -> list[_Item]:
+    """The message's repeated message field 1, ``name``; an error's path gains its index."""
+    items: list[_Item] = []
+    append = items.append
     pos = 0
     end = len(buf)
     while pos < end:
@@ -179,16 +186,21 @@ def _decode_request(buf: bytes) -> list[SmallFileWire]:
             pos += 1
         else:
             tag, pos = _tag(buf, pos, end)
-        if tag == 0x0A:  # files
+        if tag == 0x0A:  # field 1, length-delimited
             try:
                 start, pos = _span(buf, pos, end, "")
-                append(_decode_small_file(buf, start, pos))
+                append(decode_item(buf, start, pos))
             except _Malformed as bad:
-                bad.path = f".files[{len(files)}]{bad.path}"
+                bad.path = f".{name}[{len(items)}]{bad.path}"
                 raise
         else:
-            pos = _other(buf, tag, tag_pos, pos, end, _REQUEST_FIELDS)
-    return files
+            pos = _other(buf, tag, tag_pos, pos, end, fields)
+    return items
+
+
+def _decode_request(buf: bytes) -> list[SmallFileWire]:
+    """``UploadFilesRequest.files``."""
+    return _decode_repeated(buf, "files", _REQUEST_FIELDS, _decode_small_file)
 
 
 def _decode_small_file(buf: bytes, pos: int, end: int) -> SmallFileWire:
@@ -258,28 +270,8 @@ def _decode_identity(
 
 
 def _decode_response(buf: bytes) -> list[SmallFileResultWire]:
-    """``UploadFilesResponse.results``; an error's path gains the index of its result."""
-    results: list[SmallFileResultWire] = []
-    append = results.append
-    pos = 0
-    end = len(buf)
-    while pos < end:
-        tag_pos = pos
-        tag = buf[pos]
-        if tag < 0x80:
-            pos += 1
-        else:
-            tag, pos = _tag(buf, pos, end)
-        if tag == 0x0A:  # results
-            try:
-                start, pos = _span(buf, pos, end, "")
-                append(_decode_result(buf, start, pos))
-            except _Malformed as bad:
-                bad.path = f".results[{len(results)}]{bad.path}"
-                raise
-        else:
-            pos = _other(buf, tag, tag_pos, pos, end, _RESPONSE_FIELDS)
-    return results
+    """``UploadFilesResponse.results``."""
+    return _decode_repeated(buf, "results", _RESPONSE_FIELDS, _decode_result)
 
 
 def _decode_result(buf: bytes, pos: int, end: int) -> SmallFileResultWire:
