@@ -6,6 +6,7 @@ each member's ``capture_nowait`` inline. A hundred collectors at 100 Hz then cos
 100 wake-ups a second instead of 10,000 (docs/performance.md). Timing rules are
 the collector's: a tick already past is skipped and counted, never bunched. A
 member that raises is counted and logged by its sink; the others are untouched.
+A tick's readings reach the writer as one ``CaptureBatch``.
 """
 
 from __future__ import annotations
