@@ -14,7 +14,10 @@ the readings captured with what the cloud stores:
    network heals every finished file is synced.
 
 A reading is *captured* once it is in a finished ``.capture`` file, or in the
-fsynced part of a ``.prog`` at a power cut (recovery must keep it).
+fsynced part of a ``.prog`` at a power cut (recovery must keep it). An arbitrary
+file another program drops in the capture dir (``sim.files``) is captured when it
+appears, and is held to guarantees 1-3 and 5 like a reading, its first line as
+its key.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from actors.codec import CAPTURE_EXT, CaptureFileError, CaptureFileReader, decod
 from actors.sync import fsm
 from actors.sync.backoff import MAX_DELAY_S
 from cloud.ingest.resumable import file_sha256
+from sim.files import FILE_KEY_PREFIX
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -104,6 +108,11 @@ def read_keys(path: Path, limit: int | None = None) -> list[str]:
     return keys
 
 
+def _first_line(path: Path) -> str:
+    with path.open("rb") as f:
+        return f.readline().rstrip(b"\n").decode(errors="replace")
+
+
 @final
 class Checker:
     """Collects evidence during the run and judges it (``violations``)."""
@@ -144,14 +153,21 @@ class Checker:
         for key in keys:
             self.books.captured.setdefault(key, rel)
 
+    def dropped(self, path: Path, key: str) -> None:
+        """An arbitrary file another program put in the capture dir; ``key`` is its first line."""
+        self.books.captured.setdefault(key, self.rel(path))
+
     def removing(self, path: Path) -> None:
         size = path.stat().st_size
         content = (size, file_sha256(path))
         known = self._keys.pop(path, None)
         if known is not None and known[0] == size:
             keys = known[1]
-        else:  # not a finished capture file, or torn by a power cut since it was finished
-            keys = read_keys(path) if path.name.endswith(CAPTURE_EXT) else []
+        elif path.name.endswith(CAPTURE_EXT):  # torn by a power cut since it was finished
+            keys = read_keys(path)
+        else:  # an arbitrary file: a dropped one's first line names it (``sim.files``)
+            line = _first_line(path)
+            keys = [line] if line.startswith(FILE_KEY_PREFIX) else []
         confirmed = content in self._net.finished
         rel = self.rel(path)
         self.books.deletions.append(Deletion(rel, trio.current_time(), keys, confirmed))

@@ -41,6 +41,7 @@ from sim.cloud import SimCloud
 from sim.conditions import Conditions
 from sim.disk import Disk
 from sim.faults import Fault, FaultKind, plan_faults
+from sim.files import FileDropper
 from sim.network import SimNetwork
 from sim.robot import CHUNK_BYTES, Production, Robot, robot_config
 from sim.trace import Trace
@@ -183,6 +184,8 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
         rng=stream(),
         seed=config.seed,
     )
+    # Drawn after every other stream, so theirs stay what the seed gave before files.
+    dropper = FileDropper(capture_dir, clock, stream(), checker, production, trace)
     retention_log = logging.getLogger("ferry.retention")
     handler = checker.retention_log()
     retention_log.addHandler(handler)
@@ -191,6 +194,7 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
         with planting(config.planted):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(robot.run)
+                nursery.start_soon(dropper.run)
                 weather = Weather(faults, conditions, disk, cloud, robot, clock, trace)
                 nursery.start_soon(weather.run)
                 await trio.sleep(config.hours * 3600.0)
@@ -235,6 +239,7 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
             "component_hangs": production.hangs,
             "enospc": disk.enospc,
             "sync_steps": checker.books.steps,
+            "files_dropped": dropper.dropped,
         },
     )
 
