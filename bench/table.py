@@ -166,13 +166,15 @@ def part_fleet(root: Path) -> list[Row]:
 
 def part_sync_binary(root: Path) -> list[Row]:
     """#4: SyncActor on large binary files vs a raw grpclib stream and vs an rsync daemon."""
+    from actors.config import DEFAULT_SYNC_CHUNK_BYTES
     from actors.run_cmd import tune_for_latency
     from bench import rsync_ref
     from bench import sync as bsync
 
     tune_for_latency()  # this process runs the sync actor, as `ferry run` would
 
-    name = f"{SYNC_FILES} x {SYNC_FILE_MIB} MiB, {SYNC_THREADS} workers, 1 MiB chunks"
+    chunk = DEFAULT_SYNC_CHUNK_BYTES  # what `ferry run` sends unless configured otherwise
+    name = f"{SYNC_FILES} x {SYNC_FILE_MIB} MiB, {SYNC_THREADS} workers, {chunk // MIB} MiB chunks"
     metric_raw = f"4. sync of large binary files ({name}) vs raw grpclib stream"
     metric_rsync = "4b. ... same files vs rsync daemon over loopback (--fsync)"
     rsync: dict[str, float | str] = {}
@@ -193,7 +195,7 @@ def part_sync_binary(root: Path) -> list[Row]:
                 files=SYNC_FILES,
                 file_mib=SYNC_FILE_MIB,
                 threads=SYNC_THREADS,
-                chunk=MIB,
+                chunk=chunk,
                 beside=None if rsync else with_rsync,  # rsync's turn in the first run only
             ),
             root,

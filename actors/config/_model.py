@@ -258,8 +258,8 @@ class DataManagerAttributes(ConfigModel):
     """Ferry: fsync open capture files this often (what a power cut can lose); 0 means 1."""
     maximum_capture_file_age_secs: NonNegFloat = 300.0
     """Ferry: a tabular capture file is finished at this age even if not full; 0 means 300."""
-    sync_chunk_size_bytes: Annotated[StrictInt, Field(ge=0, le=MAX_SYNC_CHUNK_BYTES)] = 1_048_576
-    """Ferry: bytes per resumable-upload chunk, at most 2 MiB; 0 means 1 MiB."""
+    sync_chunk_size_bytes: Annotated[StrictInt, Field(ge=0, le=MAX_SYNC_CHUNK_BYTES)] = 2_097_152
+    """Ferry: bytes per resumable-upload chunk, at most 2 MiB; 0 means 2 MiB."""
     sync_max_bytes_per_sec: NonNegInt = 0
     """Ferry: cap on upload bandwidth in bytes per second; 0 means no cap."""
     sync_rpc_timeout_secs: NonNegFloat = 60.0

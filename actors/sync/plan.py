@@ -35,7 +35,7 @@ class SyncPlan:
     interval_s: float = 6.0
     file_last_modified_ms: int = 10_000
     threads: int = 1
-    chunk_bytes: int = 1_048_576
+    chunk_bytes: int = 2_097_152
     max_bytes_per_sec: int = 0
     rpc_timeout_s: float = 60.0
     selective_syncer: str | None = None

@@ -285,3 +285,20 @@ def test_durability_window_and_file_age_are_configurable_with_defaults():
     assert tuned.capture_fsync_interval_s == 0.25
     assert tuned.maximum_capture_file_age_s == 60
     assert settings({"capture_fsync_interval_secs": 0}).capture_fsync_interval_s == 1.0
+
+
+def test_sync_chunk_defaults_to_two_mib_and_zero_means_the_default():
+    """2 MiB chunks halve the cloud's per-chunk commits (docs/performance.md, row 4)."""
+    from actors.config import parse_config
+
+    def chunk(attributes):
+        doc = {
+            "services": [
+                {"name": "dm", "api": "rdk:service:data_manager", "attributes": attributes}
+            ]
+        }
+        return parse_config(doc).resolve().data_manager.sync_chunk_bytes
+
+    assert chunk({}) == 2 * 1024 * 1024
+    assert chunk({"sync_chunk_size_bytes": 0}) == 2 * 1024 * 1024
+    assert chunk({"sync_chunk_size_bytes": 65_536}) == 65_536
