@@ -87,9 +87,13 @@ class UploadFilesRequestWire:
 @final
 @dataclass(slots=True)
 class UploadFilesResponseWire:
-    """``ferry.sync.v1.UploadFilesResponse``, as a grpclib message type."""
+    """``ferry.sync.v1.UploadFilesResponse``, as a grpclib message type.
+
+    ``applies_tags``: the server stores ``SmallFile.tags`` (older servers skip them).
+    """
 
     results: list[SmallFileResultWire] = field(default_factory=list)
+    applies_tags: bool = False
 
     def SerializeToString(self) -> bytes:  # grpclib's codec protocol
         """The message's protobuf encoding (betterproto2's bytes for the same values).
@@ -98,7 +102,8 @@ class UploadFilesResponseWire:
             ValueError: a record count outside uint64, or a string that is not
                 encodable UTF-8.
         """
-        return _encode_response(self.results)
+        body = _encode_response(self.results)
+        return body + b"\x10\x01" if self.applies_tags else body
 
     @classmethod
     def FromString(cls, data: bytes) -> Self:  # grpclib's codec protocol
@@ -109,7 +114,7 @@ class UploadFilesResponseWire:
                 names the field and the byte offset.
         """
         try:
-            return cls(_decode_response(bytes(data)))
+            return cls(*_decode_response(bytes(data)))
         except _Malformed as bad:
             raise bad.error("UploadFilesResponse") from None
 
@@ -125,12 +130,13 @@ def _uint64(value: int, where: str) -> bytes:
 
 
 def _encode_request(files: Sequence[SmallFileWire]) -> bytes:
-    """Two parts per file (its framing and fields, then its data): one join copies all."""
+    """Two parts per file (its framing and fields, then its data, then its tags, if any):
+    one join copies all."""
     parts: list[bytes] = []
     append = parts.append
     small = SMALL_VARINTS
     limit = SMALL_LIMIT
-    for part_id, path, size, sha256, data in files:
+    for part_id, path, size, sha256, data, tags in files:
         ident = b""  # FileIdentity's fields; tens of bytes
         if part_id:
             raw = part_id.encode()
@@ -149,15 +155,24 @@ def _encode_request(files: Sequence[SmallFileWire]) -> bytes:
             ident += b"\x22" + (small[n] if n < limit else encode_varint(n)) + sha256
         n = len(ident)
         head = b"\x0a" + (small[n] if n < limit else encode_varint(n)) + ident
+        tail = b""  # field 3, after the data: each tag is one occurrence
+        for tag in tags:
+            raw = tag.encode()
+            n = len(raw)
+            tail += b"\x1a" + (small[n] if n < limit else encode_varint(n)) + raw
         if data:
             n = len(data)
             head += b"\x12" + (small[n] if n < limit else encode_varint(n))
-            n += len(head)
+            n += len(head) + len(tail)
             append(b"\x0a" + (small[n] if n < limit else encode_varint(n)) + head)
             append(data)
         else:
+            head += tail
+            tail = b""
             n = len(head)
             append(b"\x0a" + (small[n] if n < limit else encode_varint(n)) + head)
+        if tail:
+            append(tail)
     return b"".join(parts)
 
 

@@ -33,14 +33,14 @@ _WIRE_NAMES = {
 # Each message's known fields: number -> (name, wire type), for error messages
 # and to refuse a known field sent with another wire type.
 _REQUEST_FIELDS = {1: ("files", WIRE_LEN)}
-_SMALL_FILE_FIELDS = {1: ("identity", WIRE_LEN), 2: ("data", WIRE_LEN)}
+_SMALL_FILE_FIELDS = {1: ("identity", WIRE_LEN), 2: ("data", WIRE_LEN), 3: ("tags", WIRE_LEN)}
 _IDENTITY_FIELDS = {
     1: ("part_id", WIRE_LEN),
     2: ("path", WIRE_LEN),
     3: ("size", WIRE_VARINT),
     4: ("sha256", WIRE_LEN),
 }
-_RESPONSE_FIELDS = {1: ("results", WIRE_LEN)}
+_RESPONSE_FIELDS = {1: ("results", WIRE_LEN), 2: ("applies_tags", WIRE_VARINT)}
 _RESULT_FIELDS = {
     1: ("upload_id", WIRE_LEN),
     2: ("file_id", WIRE_LEN),
@@ -51,13 +51,15 @@ _RESULT_FIELDS = {
 
 
 class SmallFileWire(NamedTuple):
-    """One ``SmallFile``: its ``FileIdentity`` fields, flattened, and its whole bytes."""
+    """One ``SmallFile``: its ``FileIdentity`` fields, flattened, its whole bytes and the
+    tags the robot adds to its header's."""
 
     part_id: str
     path: str
     size: int
     sha256: bytes
     data: bytes
+    tags: tuple[str, ...] = ()
 
 
 class SmallFileResultWire(NamedTuple):
@@ -173,8 +175,13 @@ def _decode_repeated(
     name: str,
     fields: Mapping[int, tuple[str, int]],
     decode_item: Callable[[bytes, int, int], _Item],
+    flags: dict[int, bool] | None = None,
 ) -> list[_Item]:
-    """The message's repeated message field 1, ``name``; an error's path gains its index."""
+    """The message's repeated message field 1, ``name``; an error's path gains its index.
+
+    ``flags`` maps the numbers of the message's bool fields to their values,
+    which it fills in (the last occurrence wins; any non-zero varint is true).
+    """
     items: list[_Item] = []
     append = items.append
     pos = 0
@@ -193,6 +200,9 @@ def _decode_repeated(
             except _Malformed as bad:
                 bad.path = f".{name}[{len(items)}]{bad.path}"
                 raise
+        elif flags is not None and tag & 7 == WIRE_VARINT and tag >> 3 in flags:
+            value, pos = _varint(buf, pos, end, f".{fields[tag >> 3][0]}")
+            flags[tag >> 3] = value != 0
         else:
             pos = _other(buf, tag, tag_pos, pos, end, fields)
     return items
@@ -208,6 +218,7 @@ def _decode_small_file(buf: bytes, pos: int, end: int) -> SmallFileWire:
     part_id = path = ""
     size = 0
     sha256 = data = b""
+    tags: list[str] = []
     while pos < end:
         tag_pos = pos
         tag = buf[pos]
@@ -227,9 +238,16 @@ def _decode_small_file(buf: bytes, pos: int, end: int) -> SmallFileWire:
         elif tag == 0x12:  # data
             start, pos = _span(buf, pos, end, ".data")
             data = buf[start:pos]
+        elif tag == 0x1A:  # tags, one string per occurrence
+            start, pos = _span(buf, pos, end, f".tags[{len(tags)}]")
+            try:
+                tags.append(buf[start:pos].decode())
+            except UnicodeDecodeError as err:
+                what = f"invalid UTF-8 ({err.reason})"
+                raise _Malformed(f".tags[{len(tags)}]", what, start + err.start) from None
         else:
             pos = _other(buf, tag, tag_pos, pos, end, _SMALL_FILE_FIELDS)
-    return SmallFileWire(part_id, path, size, sha256, data)
+    return SmallFileWire(part_id, path, size, sha256, data, tuple(tags))
 
 
 def _decode_identity(
@@ -269,9 +287,11 @@ def _decode_identity(
     return part_id, path, size, sha256
 
 
-def _decode_response(buf: bytes) -> list[SmallFileResultWire]:
-    """``UploadFilesResponse.results``."""
-    return _decode_repeated(buf, "results", _RESPONSE_FIELDS, _decode_result)
+def _decode_response(buf: bytes) -> tuple[list[SmallFileResultWire], bool]:
+    """``UploadFilesResponse``'s ``results`` and ``applies_tags``."""
+    flags = {2: False}
+    results = _decode_repeated(buf, "results", _RESPONSE_FIELDS, _decode_result, flags)
+    return results, flags[2]
 
 
 def _decode_result(buf: bytes, pos: int, end: int) -> SmallFileResultWire:

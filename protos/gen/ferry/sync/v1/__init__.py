@@ -211,6 +211,12 @@ class SmallFile(betterproto2.Message):
     The whole file: identity.size bytes hashing to identity.sha256.
     """
 
+    tags: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Tags the robot adds to the header's (the data manager's `tags`), as
+    OpenUpload's upload_metadata.tags add them to a capture file's.
+    """
+
 
 default_message_pool.register_message("ferry.sync.v1", "SmallFile", SmallFile)
 
@@ -252,6 +258,14 @@ class UploadFilesResponse(betterproto2.Message):
     results: "list[SmallFileResult]" = betterproto2.field(
         1, betterproto2.TYPE_MESSAGE, repeated=True
     )
+
+    applies_tags: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+    """
+    Set by servers that add SmallFile.tags to the stored readings. An older
+    server skips that field and would store the files without their tags, so
+    a robot sends tagged files in UploadFiles only to a server that said so
+    (it asks with a call carrying no files).
+    """
 
 
 default_message_pool.register_message("ferry.sync.v1", "UploadFilesResponse", UploadFilesResponse)
