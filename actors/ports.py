@@ -235,14 +235,22 @@ class Confirmation:
 
 @dataclass(frozen=True, slots=True)
 class SmallFile:
-    """A whole small tabular capture file, for ``Uploader.upload_files``."""
+    """A whole small tabular capture file, for ``Uploader.upload_files``.
+
+    ``tags`` are the walker's (the data manager's ``tags``): the cloud adds them
+    to the header's, as ``OpenUpload``'s metadata adds them to a capture file's.
+    """
 
     identity: FileIdentity
     data: bytes
+    tags: tuple[str, ...] = ()
 
 
 SmallOutcome = Confirmation | str
 """A file's answer in ``upload_files``: stored, or the server's reason it was not taken."""
+
+NO_TAGS = "the cloud does not store tags sent with UploadFiles"
+"""The outcome of a tagged file whose server would drop its tags (an older server)."""
 
 
 class Uploader(Protocol):

@@ -28,6 +28,7 @@ from actors.adapters.grpc_uploader import (
 from actors.checksum import crc32
 from actors.ports import Confirmation, OpenResult, WriteResult
 from cloud.errors import CloudError
+from cloud.ingest.small import SmallFileIn
 from cloud.model import UploadIdentity, UploadStatus
 
 if TYPE_CHECKING:
@@ -122,11 +123,12 @@ class InProcessUploader:
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
         """Stores small tabular capture files whole, in one commit; one outcome per file."""
         batch = [
-            (
+            SmallFileIn(
                 UploadIdentity(
                     f.identity.part_id, f.identity.path, f.identity.size, f.identity.sha256
                 ),
                 f.data,
+                f.tags,
             )
             for f in files
         ]

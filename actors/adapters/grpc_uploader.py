@@ -14,6 +14,7 @@ both uploaders describe a file to the cloud identically.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, final
 
@@ -27,7 +28,7 @@ from actors.codec import (
     UploadFilesResponseWire,
 )
 from actors.errors import TransientError
-from actors.ports import Confirmation, FileKind, OpenResult, WriteResult
+from actors.ports import NO_TAGS, Confirmation, FileKind, OpenResult, WriteResult
 from protos.gen.ferry.sync import v1 as resumable_pb
 from protos.gen.viam.app.datasync import v1 as datasync
 
@@ -44,6 +45,8 @@ OPEN_UPLOAD = f"{_SERVICE}/OpenUpload"
 WRITE_CHUNK = f"{_SERVICE}/WriteChunk"
 FINISH_UPLOAD = f"{_SERVICE}/FinishUpload"
 UPLOAD_FILES = f"{_SERVICE}/UploadFiles"
+
+LOGGER = logging.getLogger("ferry.sync")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KINDS = {
@@ -124,6 +127,8 @@ class GrpcUploader:
 
     def __init__(self, link: CloudLink) -> None:
         self._link = link
+        self._applies_tags: bool | None = None
+        """Whether the server stores ``SmallFile.tags``; None until asked."""
 
     async def open(self, identity: FileIdentity, file: SyncFile) -> OpenResult:
         """Finds or creates the upload of ``identity`` and reports its committed offset."""
@@ -172,6 +177,34 @@ class GrpcUploader:
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
         """Sends small tabular capture files whole in one ``UploadFiles`` call.
 
+        Tagged files go only to a server that applies tags: before the first
+        one, a call with no files asks (an older server would skip the tags and
+        store the files without them). If it does not, each tagged file gets
+        ``NO_TAGS`` as its outcome and goes the resumable way, whose
+        ``OpenUpload`` carries its tags.
+        """
+        if self._applies_tags is not True and any(f.tags for f in files):
+            if self._applies_tags is None:
+                self._applies_tags = (await self._upload_files([])).applies_tags
+                if not self._applies_tags:
+                    LOGGER.warning(
+                        "the cloud does not store the tags of files sent in UploadFiles (an "
+                        "older server): tagged files are uploaded one by one"
+                    )
+            if not self._applies_tags:
+                plain = [f for f in files if not f.tags]
+                answers = iter(await self.upload_files(plain) if plain else [])
+                return [NO_TAGS if f.tags else next(answers) for f in files]
+        reply = await self._upload_files(files)
+        if len(reply.results) != len(files):
+            raise TransientError(
+                f"{len(reply.results)} results for {len(files)} files", where=UPLOAD_FILES
+            )
+        return [small_outcome(r.file_id, r.records, r.error_code, r.error) for r in reply.results]
+
+    async def _upload_files(self, files: Sequence[SmallFile]) -> UploadFilesResponseWire:
+        """One ``UploadFiles`` call.
+
         The messages go through the hand-written codec of ``actors.codec``
         (betterproto2 cost ~70 µs a file here); the call itself is made as the
         generated stub makes it, so transport and status errors are unchanged.
@@ -179,7 +212,12 @@ class GrpcUploader:
         request = UploadFilesRequestWire(
             [
                 SmallFileWire(
-                    f.identity.part_id, f.identity.path, f.identity.size, f.identity.sha256, f.data
+                    f.identity.part_id,
+                    f.identity.path,
+                    f.identity.size,
+                    f.identity.sha256,
+                    f.data,
+                    f.tags,
                 )
                 for f in files
             ]
@@ -207,12 +245,7 @@ class GrpcUploader:
             return reply
 
         total = sum(len(f.data) for f in files)
-        reply = await self._link.call(UPLOAD_FILES, attempt, payload_bytes=total)
-        if len(reply.results) != len(files):
-            raise TransientError(
-                f"{len(reply.results)} results for {len(files)} files", where=UPLOAD_FILES
-            )
-        return [small_outcome(r.file_id, r.records, r.error_code, r.error) for r in reply.results]
+        return await self._link.call(UPLOAD_FILES, attempt, payload_bytes=total)
 
 
 def small_outcome(file_id: str, records: int, error_code: str, error: str) -> SmallOutcome:

@@ -30,7 +30,7 @@ import trio
 
 from actors.errors import OfflineError, PermanentError, ResumableUnsupported, SyncError
 from actors.planted import Bug, planted
-from actors.ports import FileIdentity, FileKind, SmallFile
+from actors.ports import NO_TAGS, FileIdentity, FileKind, SmallFile
 from actors.sync import fsm
 from actors.sync.files import (
     CaptureCheck,
@@ -70,15 +70,15 @@ def batch_budget(chunk_bytes: int) -> int:
 
 
 def batchable(file: SyncFile, chunk_bytes: int) -> bool:
-    """Whether ``file`` may go in a batch: a small capture file with no extra tags.
+    """Whether ``file`` may go in a batch: a small capture file with no dataset ids.
 
-    Tags and dataset ids from the walker travel in an upload's metadata, which
-    ``UploadFiles`` does not carry; such files take the resumable path.
+    The walker's tags (the data manager's ``tags``) travel with each file of an
+    ``UploadFiles`` call; dataset ids only in an upload's metadata (and the
+    walker gives capture files none), so such a file takes the resumable path.
     """
     return (
         file.kind is FileKind.CAPTURE
         and 0 < file.size <= batch_budget(chunk_bytes)
-        and not file.tags
         and not file.dataset_ids
     )
 
@@ -135,7 +135,9 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
             if planted(Bug.DELETE_BEFORE_CONFIRM):  # the simulator's planted bug, as in Finish
                 for i, _ in small:
                     await ctx.runner.run(delete_synced, ctx.fs, files[i].path)
-            answers = await _send(ctx, [(i, identity, data) for i, (_, identity, data) in small])
+            answers = await _send(
+                ctx, [(i, identity, data, files[i].tags) for i, (_, identity, data) in small]
+            )
         for i, file in enumerate(files):
             got = read[i]
             prepared = None
@@ -170,10 +172,10 @@ def _show_in_flight(
 
 
 async def _send(
-    ctx: WorkerContext, batch: list[tuple[int, FileIdentity, bytes]]
+    ctx: WorkerContext, batch: list[tuple[int, FileIdentity, bytes, tuple[str, ...]]]
 ) -> dict[int, fsm.Batched]:
     """One UploadFiles call; each file's answer to stand in for its first OpenUpload."""
-    files = [SmallFile(identity, data) for _, identity, data in batch]
+    files = [SmallFile(identity, data, tags) for _, identity, data, tags in batch]
     if planted(Bug.IDENTITY_PER_ATTEMPT):
         files = [
             SmallFile(
@@ -184,6 +186,7 @@ async def _send(
                     f.identity.sha256,
                 ),
                 f.data,
+                f.tags,
             )
             for f in files
         ]
@@ -210,9 +213,12 @@ async def _send(
         return {}
     ctx.status.reach.reached(trio.current_time())
     answers: dict[int, fsm.Batched] = {}
-    for (i, identity, _), outcome in zip(batch, outcomes, strict=True):
+    for (i, identity, _, _), outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, str):
-            LOGGER.info("%s: not taken in a batch (%s); uploading it alone", identity.path, outcome)
+            level = logging.DEBUG if outcome == NO_TAGS else logging.INFO  # the uploader said it
+            LOGGER.log(
+                level, "%s: not taken in a batch (%s); uploading it alone", identity.path, outcome
+            )
         else:
             answers[i] = fsm.Batched(outcome.file_id)
     return answers

@@ -19,7 +19,7 @@ from protos.gen.viam.app.data import v1 as data_pb
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from actors.codec import JsonObject
     from protos.gen.google.protobuf import Any as PbAny
@@ -45,8 +45,17 @@ def _label(value: str, where: str) -> str:
     return value
 
 
-def _labels(values: list[str], where: str) -> tuple[str, ...]:
+def _labels(values: Sequence[str], where: str) -> tuple[str, ...]:
     return tuple(sorted({_label(v, f"{where}[{i}]") for i, v in enumerate(values)}))
+
+
+def extra_tags(values: Sequence[str], where: str) -> tuple[str, ...]:
+    """Tags a robot adds to a capture file's header, deduplicated and sorted.
+
+    Raises:
+        InvalidArgument: a tag is too long; names ``where`` and its index.
+    """
+    return _labels(values, where)
 
 
 def method_parameters(params: Mapping[str, PbAny | None]) -> tuple[tuple[str, AnyValue], ...]:

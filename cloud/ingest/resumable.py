@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cloud.ingest.ids import IdSource
-    from cloud.ingest.small import SmallResult
+    from cloud.ingest.small import SmallFileIn, SmallResult
     from cloud.model import Principal, UploadIdentity
     from cloud.store.port import Store
 
@@ -64,9 +64,7 @@ class ResumableIngest:
         self.limits = limits or ResumableLimits()
         self._small = SmallFileIngest(store, ids, self._check_identity, self.limits.max_chunk_bytes)
 
-    def upload_files(
-        self, who: Principal, files: Sequence[tuple[UploadIdentity, bytes]]
-    ) -> list[SmallResult]:
+    def upload_files(self, who: Principal, files: Sequence[SmallFileIn]) -> list[SmallResult]:
         """Small tabular capture files, whole, in one commit (``cloud/ingest/small.py``).
 
         Raises:

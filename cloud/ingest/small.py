@@ -7,7 +7,8 @@ identity (size, SHA-256) and parsed, in memory. The good ones are then stored in
 one store transaction (``Store.commit_small_uploads``), exactly once per
 identity, as OpenUpload + WriteChunk + FinishUpload would. A bad file gets an
 error in its own result (its gRPC status name and a message naming it); it
-never fails the others.
+never fails the others. A file's ``tags`` (the robot's data manager tags) join
+its header's, as ``OpenUpload``'s metadata tags do.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, NamedTuple, final
 
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
-from cloud.ingest.convert import context_from_header
+from cloud.ingest.convert import context_from_header, extra_tags
 from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_rows
 from cloud.model import SmallUpload, TabularJsonRows
 from protos.gen.viam.app.datasync import v1 as datasync
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
 
 MAX_FILES = 1024
 """Files per call; more is INVALID_ARGUMENT for the whole call."""
+
+
+class SmallFileIn(NamedTuple):
+    """One file of an ``UploadFiles`` call: its identity, its whole bytes, the robot's tags."""
+
+    identity: UploadIdentity
+    data: bytes
+    tags: Sequence[str] = ()
 
 
 @final
@@ -63,9 +72,7 @@ class SmallFileIngest:
         self._check_identity = check_identity
         self.max_batch_bytes = max_batch_bytes
 
-    def upload(
-        self, who: Principal, files: Sequence[tuple[UploadIdentity, bytes]]
-    ) -> list[SmallResult]:
+    def upload(self, who: Principal, files: Sequence[SmallFileIn]) -> list[SmallResult]:
         """Stores every acceptable file exactly once; returns one result per file, in order.
 
         Raises:
@@ -74,7 +81,7 @@ class SmallFileIngest:
         """
         if len(files) > MAX_FILES:
             raise InvalidArgument(f"files: {len(files)} in one call, at most {MAX_FILES}")
-        total = sum(len(data) for _, data in files)
+        total = sum(len(file.data) for file in files)
         if total > self.max_batch_bytes:
             raise InvalidArgument(
                 f"files: {total} bytes in one call, at most {self.max_batch_bytes}"
@@ -82,9 +89,9 @@ class SmallFileIngest:
         results: list[SmallResult | None] = []
         ready: list[tuple[int, SmallUpload]] = []
         parts: dict[str, PartInfo] = {}
-        for index, (identity, data) in enumerate(files):
+        for index, (identity, data, tags) in enumerate(files):
             try:
-                item = self._prepare(who, identity, data, parts)
+                item = self._prepare(who, identity, data, tags, parts)
             except CloudError as exc:
                 results.append(SmallResult(error_code=exc.grpc_code, error=str(exc)))
                 continue
@@ -96,10 +103,16 @@ class SmallFileIngest:
         return [r if r is not None else SmallResult() for r in results]
 
     def _prepare(
-        self, who: Principal, identity: UploadIdentity, data: bytes, parts: dict[str, PartInfo]
+        self,
+        who: Principal,
+        identity: UploadIdentity,
+        data: bytes,
+        tags: Sequence[str],
+        parts: dict[str, PartInfo],
     ) -> SmallUpload:
         where = f"file {identity.path!r}"
         self._check_identity(identity)
+        added = extra_tags(tags, f"{where} tags")
         if len(data) != identity.size:
             raise InvalidArgument(
                 f"{where}: {len(data)} bytes sent, identity.size says {identity.size}"
@@ -121,7 +134,7 @@ class SmallFileIngest:
                         f"{where}: UploadFiles takes tabular capture files; this one is "
                         f"{kind.name} (use OpenUpload)"
                     )
-                ctx = context_from_header(reader.header)
+                ctx = context_from_header(reader.header, added)
                 records = TabularJsonRows(list(tabular_rows(reader, where)))
         except CaptureFileError as exc:
             raise InvalidArgument(

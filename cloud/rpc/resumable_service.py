@@ -12,6 +12,7 @@ from actors.codec import (
     UploadFilesRequestWire,
     UploadFilesResponseWire,
 )
+from cloud.ingest.small import SmallFileIn
 from cloud.model import UploadIdentity, UploadRecord, UploadStatus
 from cloud.rpc._edge import caller
 from protos.gen.ferry.sync import v1 as resumable_pb
@@ -75,16 +76,22 @@ class ResumableUploadService(resumable_pb.ResumableUploadServiceBase):
         return resumable_pb.WriteChunkResponse(committed_offset=committed, accepted=accepted)
 
     async def upload_files_wire(self, message: UploadFilesRequestWire) -> UploadFilesResponseWire:
-        """Stores small tabular capture files whole; one result per file, in order."""
+        """Stores small tabular capture files whole; one result per file, in order.
+
+        The reply says the files' tags were applied, also to a call with no files
+        (a robot asks that way before it sends tagged files).
+        """
         files = [
-            (UploadIdentity(f.part_id, f.path, f.size, f.sha256), f.data) for f in message.files
+            SmallFileIn(UploadIdentity(f.part_id, f.path, f.size, f.sha256), f.data, f.tags)
+            for f in message.files
         ]
         results = await self._edge.blocking(self._ingest.upload_files, caller(), files)
         return UploadFilesResponseWire(
             [
                 SmallFileResultWire(r.upload_id, r.file_id, r.records, r.error_code, r.error)
                 for r in results
-            ]
+            ],
+            applies_tags=True,
         )
 
     async def finish_upload(

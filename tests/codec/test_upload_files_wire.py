@@ -40,7 +40,7 @@ from actors.codec import (
     UploadFilesResponseWire,
 )
 from actors.errors import TransientError
-from actors.ports import Confirmation, FileIdentity, SmallFile
+from actors.ports import NO_TAGS, Confirmation, FileIdentity, SmallFile
 from cloud.rpc._codec import StrictProtoCodec
 from protos.gen.ferry.sync import v1 as pb
 from protos.gen.proto.rpc import v1 as rpc_pb
@@ -64,7 +64,13 @@ uint64s = st.one_of(
     st.sampled_from([0, 1, 127, 128, 16383, 16384, 2**63, UINT64_MAX]),
 )
 small_files = st.builds(
-    SmallFileWire, part_id=texts, path=texts, size=uint64s, sha256=blobs, data=blobs
+    SmallFileWire,
+    part_id=texts,
+    path=texts,
+    size=uint64s,
+    sha256=blobs,
+    data=blobs,
+    tags=st.lists(texts, max_size=3).map(tuple),
 )
 results = st.builds(
     SmallFileResultWire,
@@ -85,6 +91,7 @@ def to_betterproto(request: UploadFilesRequestWire) -> pb.UploadFilesRequest:
                     part_id=f.part_id, path=f.path, size=f.size, sha256=f.sha256
                 ),
                 data=f.data,
+                tags=list(f.tags),
             )
             for f in request.files
         ]
@@ -95,7 +102,11 @@ def from_betterproto(request: pb.UploadFilesRequest) -> list[SmallFileWire]:
     out = []
     for f in request.files:
         ident = f.identity or pb.FileIdentity()
-        out.append(SmallFileWire(ident.part_id, ident.path, ident.size, ident.sha256, f.data))
+        out.append(
+            SmallFileWire(
+                ident.part_id, ident.path, ident.size, ident.sha256, f.data, tuple(f.tags)
+            )
+        )
     return out
 
 
@@ -166,7 +177,12 @@ def google_request(data: bytes) -> list[SmallFileWire]:
     message = google_classes()[0].FromString(data)
     return [
         SmallFileWire(
-            f.identity.part_id, f.identity.path, f.identity.size, f.identity.sha256, f.data
+            f.identity.part_id,
+            f.identity.path,
+            f.identity.size,
+            f.identity.sha256,
+            f.data,
+            tuple(f.tags),
         )
         for f in message.files
     ]
@@ -215,7 +231,7 @@ def test_googles_encoding_decodes_to_the_same_values(files, replies):
     request_cls, response_cls = google_classes()
     request = request_cls()
     for f in files:
-        item = request.files.add(data=f.data)
+        item = request.files.add(data=f.data, tags=list(f.tags))
         item.identity.part_id = f.part_id
         item.identity.path = f.path
         item.identity.size = f.size
@@ -225,6 +241,33 @@ def test_googles_encoding_decodes_to_the_same_values(files, replies):
         reply.results.add(**r._asdict())
     assert UploadFilesRequestWire.FromString(request.SerializeToString()).files == files
     assert UploadFilesResponseWire.FromString(reply.SerializeToString()).results == replies
+
+
+@PROPERTY
+@given(replies=st.lists(results, max_size=3), applies=st.booleans())
+def test_applies_tags_is_encoded_as_betterproto2_encodes_it_and_read_back(replies, applies):
+    reply = UploadFilesResponseWire(replies, applies_tags=applies)
+    data = reply.SerializeToString()
+    reference = reply_to_betterproto(reply)
+    reference.applies_tags = applies
+    assert data == bytes(reference)
+    assert UploadFilesResponseWire.FromString(data) == reply
+    assert pb.UploadFilesResponse.FromString(data).applies_tags is applies
+    assert google_classes()[1].FromString(data).applies_tags is applies
+
+
+def test_applies_tags_is_any_non_zero_varint_and_the_last_occurrence_wins():
+    result = ld(1, ld(1, b"up-1"))
+    for data, expected in [
+        (result + b"\x10\x02", True),
+        (b"\x10\x01" + result + b"\x10\x00", False),
+        (b"\x10\x00" + result + b"\x10\x81\x00", True),
+        (result, False),
+    ]:
+        reply = UploadFilesResponseWire.FromString(data)
+        assert reply.applies_tags is expected
+        assert google_classes()[1].FromString(data).applies_tags is expected
+        assert reply.results == [SmallFileResultWire("up-1", "", 0, "", "")]
 
 
 def test_out_of_range_numbers_are_refused_when_encoding():
@@ -335,6 +378,16 @@ def test_a_repeated_identity_merges_into_the_earlier_one_as_protobuf_specifies()
     ]
 
 
+def test_tags_are_kept_in_wire_order_wherever_they_stand_among_the_other_fields():
+    identity = ld(1, b"part-1") + field(3, 0, b"\x01")
+    small = ld(3, b"first") + ld(1, identity) + ld(3, "é".encode()) + ld(2, b"x") + ld(3, b"")
+    data = ld(1, small)
+    expected = [SmallFileWire("part-1", "", 1, b"", b"x", ("first", "é", ""))]
+    assert UploadFilesRequestWire.FromString(data).files == expected
+    assert google_request(data) == expected
+    assert from_betterproto(pb.UploadFilesRequest.FromString(data)) == expected
+
+
 def test_a_file_without_an_identity_has_default_identity_fields():
     data = ld(1, ld(2, b"x")) + ld(1, b"")
     assert UploadFilesRequestWire.FromString(data).files == [
@@ -390,6 +443,18 @@ MALFORMED_REQUESTS = [
         b"\x0a\x00\x0a\x02\x12\x05",
         f"{REQ}.files[1].data: length 5 exceeds the bytes left (0) (offset 5)",
     ),
+    (
+        b"\x0a\x02\x18\x01",
+        f"{REQ}.files[0].tags: wire type 0, expected length-delimited (offset 2)",
+    ),
+    (
+        b"\x0a\x03\x1a\x01\xff",
+        f"{REQ}.files[0].tags[0]: invalid UTF-8 (invalid start byte) (offset 4)",
+    ),
+    (
+        b"\x0a\x04\x1a\x00\x1a\x05",
+        f"{REQ}.files[0].tags[1]: length 5 exceeds the bytes left (0) (offset 5)",
+    ),
     (b"\x0a", f"{REQ}.files[0]: truncated length (offset 1)"),
     (b"\x0a\x80", f"{REQ}.files[0]: truncated length (offset 1)"),
     (
@@ -429,7 +494,10 @@ MALFORMED_RESPONSES = [
         b"\x0a\x02\x0a\x09",
         f"{RESP}.results[0].upload_id: length 9 exceeds the bytes left (0) (offset 3)",
     ),
-    (b"\x12\x01", f"{RESP}.(field 2): length 1 exceeds the bytes left (0) (offset 1)"),
+    (b"\x12\x01", f"{RESP}.applies_tags: wire type 2, expected varint (offset 0)"),
+    (b"\x10", f"{RESP}.applies_tags: truncated varint (offset 1)"),
+    (b"\x10" + b"\xff" * 9 + b"\x7f", f"{RESP}.applies_tags: varint over 64 bits (offset 1)"),
+    (b"\x1a\x01", f"{RESP}.(field 3): length 1 exceeds the bytes left (0) (offset 1)"),
     (b"\x0c", f"{RESP}.results: group wire type 4 (deprecated) is not supported (offset 0)"),
 ]
 
@@ -565,20 +633,27 @@ class FakeAuth(rpc_pb.AuthServiceBase):
 
 
 class BetterprotoUploadFiles(pb.ResumableUploadServiceBase):
-    """A betterproto2 server: what the uploader's wire request decodes to there."""
+    """A betterproto2 server: what the uploader's wire request decodes to there.
 
-    def __init__(self) -> None:
+    ``applies_tags=False`` is a server from before ``SmallFile.tags``: it says nothing.
+    """
+
+    def __init__(self, *, applies_tags: bool = False) -> None:
         self.received: list[SmallFileWire] = []
+        self.requests: list[list[SmallFileWire]] = []
+        self.applies_tags = applies_tags
 
     async def upload_files(self, message: pb.UploadFilesRequest) -> pb.UploadFilesResponse:
         self.received = from_betterproto(message)
+        self.requests.append(self.received)
         return pb.UploadFilesResponse(
+            applies_tags=self.applies_tags,
             results=[
                 pb.SmallFileResult(upload_id=f"u{i}", file_id=f"f{i}", records=i + 1)
                 if i % 2 == 0
                 else pb.SmallFileResult(error_code="INVALID_ARGUMENT", error=f"bad {i}")
                 for i in range(len(message.files))
-            ]
+            ],
         )
 
 
@@ -622,6 +697,65 @@ async def test_the_uploaders_request_decodes_in_betterproto2_and_its_reply_maps_
         "INVALID_ARGUMENT: bad 1",
         Confirmation(file_id="f2", records=3),
     ]
+
+
+def tagged_smalls() -> list[SmallFile]:
+    """``smalls()``, the first and the last with walker tags."""
+    files = smalls()
+    return [
+        SmallFile(f.identity, f.data, ("site-a",) if i != 1 else ()) for i, f in enumerate(files)
+    ]
+
+
+@pytest.mark.parametrize("applies", [False, True])
+async def test_tagged_files_go_in_upload_files_only_to_a_server_that_applies_tags(applies, caplog):
+    """An older server would store tagged files without their tags: the uploader asks first
+    (a call with no files, once), and then sends it only the untagged files; the tagged
+    ones get ``NO_TAGS`` and go the resumable way."""
+    service = BetterprotoUploadFiles(applies_tags=applies)
+    files = tagged_smalls()
+    with running_grpc_server(lambda: [FakeAuth(), service]) as port:
+        async with open_aio_loop():
+            link = CloudLink(cloud_settings(port))
+            try:
+                uploader = GrpcUploader(link)
+                first = await uploader.upload_files(files)
+                second = await uploader.upload_files(files)
+            finally:
+                await link.close()
+    wire = [
+        SmallFileWire(i.part_id, i.path, i.size, i.sha256, f.data, f.tags)
+        for f in files
+        for i in [f.identity]
+    ]
+    if applies:
+        assert service.requests == [[], wire, wire]
+        assert (
+            first
+            == second
+            == [
+                Confirmation(file_id="f0", records=1),
+                "INVALID_ARGUMENT: bad 1",
+                Confirmation(file_id="f2", records=3),
+            ]
+        )
+    else:
+        assert service.requests == [[], [wire[1]], [wire[1]]]
+        assert first == second == [NO_TAGS, Confirmation(file_id="f0", records=1), NO_TAGS]
+    warned = [r for r in caplog.records if "does not store the tags" in r.getMessage()]
+    assert len(warned) == (0 if applies else 1)
+
+
+async def test_untagged_files_never_make_the_uploader_ask_about_tags():
+    service = BetterprotoUploadFiles()
+    with running_grpc_server(lambda: [FakeAuth(), service]) as port:
+        async with open_aio_loop():
+            link = CloudLink(cloud_settings(port))
+            try:
+                await GrpcUploader(link).upload_files(smalls())
+            finally:
+                await link.close()
+    assert len(service.requests) == 1
 
 
 async def test_a_malformed_reply_is_a_transient_error_naming_upload_files():

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from actors.errors import ResumableUnsupported
-from cloud.model import Filter
+from cloud.model import Filter, PageRequest
 from tests.sync.world import PRINCIPAL, make_world, running
 
 
@@ -444,6 +444,24 @@ async def test_small_files_go_in_batches_and_a_lost_batch_answer_duplicates_noth
     assert world.net.calls["open"] == per_batch
     assert world.net.calls["write"] == 0
     assert actor.status.counters.files_uploaded == 40 - per_batch
+
+
+async def test_small_files_with_the_data_managers_tags_still_go_in_batches_with_their_tags(
+    autojump_clock, tmp_path
+):
+    """A config with ``tags`` keeps the batch path, and the cloud stores every tag."""
+    world = make_world(tmp_path)
+    for t in range(12):
+        size = world.capture_file(1, t=t).stat().st_size
+    plan = world.plan(threads=1, chunk_bytes=4 * size, tags=("site-a",))
+    async with running(world.actor(plan)) as actor:
+        result = await actor.sync_now(wait=True)
+    assert (result.files, result.confirmed) == (12, 12)
+    assert world.net.calls["batch"] == 3
+    assert world.net.calls["open"] == 0
+    rows = world.store.tabular_by_filter(PRINCIPAL, Filter(), PageRequest(limit=100)).rows
+    assert len(rows) == 12
+    assert all("site-a" in row.metadata.tags for row in rows)
 
 
 async def test_an_upload_the_cloud_expired_mid_file_is_opened_again_and_stored_once(

@@ -8,9 +8,10 @@ and raise the same ``actors.errors`` classes, naming the same RPC.
 Guarantees checked: a new upload starts at offset 0; reopening the same identity
 resumes at the committed offset; a chunk at a stale offset changes nothing;
 finish is idempotent and a finished upload reopens as finished with the same
-ids; arbitrary files keep their tags, dataset ids and absolute path; a corrupt
-capture file is a PermanentError naming the offset; scope, state and argument
-errors are classified as the gRPC edge classifies them.
+ids; arbitrary files keep their tags, dataset ids and absolute path; walker tags
+reach the cloud, sent alone or in a batch; a corrupt capture file is a
+PermanentError naming the offset; scope, state and argument errors are
+classified as the gRPC edge classifies them.
 """
 
 from __future__ import annotations
@@ -213,6 +214,18 @@ async def test_capture_file_tags_from_the_walker_are_added(env: Env):
     assert {tuple(sorted(row.metadata.tags)) for row in env.cloud.readings()} == {
         ("extra", "t1", "t2")
     }
+
+
+async def test_walker_tags_of_small_files_in_one_call_are_added_as_open_would_add_them(
+    env: Env,
+):
+    files = [env.capture(5, name=f"c{k}") for k in range(2)]
+    tagged = SmallFile(identity_of(files[0]), files[0].path.read_bytes(), ("extra",))
+    plain = SmallFile(identity_of(files[1]), files[1].path.read_bytes())
+    outcomes = await env.uploader().upload_files([tagged, plain])
+    assert all(isinstance(o, Confirmation) for o in outcomes)
+    tags = {row.metadata.tags for row in env.cloud.readings()}
+    assert tags == {("extra", "t1", "t2"), ("t1", "t2")}
 
 
 async def test_a_corrupt_capture_file_is_permanent_and_names_the_offset(env: Env):

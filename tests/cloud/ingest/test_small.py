@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cloud.errors import InvalidArgument
-from cloud.ingest.small import MAX_FILES
+from cloud.ingest.small import MAX_FILES, SmallFileIn
 from cloud.model import Filter, PageRequest, Principal, UploadIdentity, UploadKind, UploadStatus
 from tests.cli.captures import write_binary, write_tabular
 from tests.cloud.ingest.conftest import ROBOT
@@ -41,11 +41,11 @@ def stored(world: World) -> list[int]:
     return sorted(row.data["readings"]["i"] for row in page.rows)  # type: ignore[index]
 
 
-def batch(tmp_path: Path, count: int) -> list[tuple[UploadIdentity, bytes]]:
+def batch(tmp_path: Path, count: int) -> list[SmallFileIn]:
     files = []
     for k in range(count):
         data = small_file(tmp_path, 100 * k)
-        files.append((ident(data, f"sensor/env/Readings/{k}.capture"), data))
+        files.append(SmallFileIn(ident(data, f"sensor/env/Readings/{k}.capture"), data))
     return files
 
 
@@ -63,11 +63,13 @@ def test_a_batch_stores_every_reading_once_and_a_repeat_changes_nothing(world, t
 
 
 def test_a_file_begun_or_finished_through_the_resumable_calls_is_stored_once(world, tmp_path):
-    (begun_id, begun), (done_id, done) = batch(tmp_path, 2)
+    (begun_id, begun, _), (done_id, done, _) = batch(tmp_path, 2)
     up = world.ingest.open(ROBOT, begun_id, UploadKind.CAPTURE_FILE, b"")
     world.ingest.write(ROBOT, up.upload_id, 0, begun[:40], zlib.crc32(begun[:40]))
     finished = world.upload(done, path=done_id.path)
-    results = world.ingest.upload_files(ROBOT, [(begun_id, begun), (done_id, done)])
+    results = world.ingest.upload_files(
+        ROBOT, [SmallFileIn(begun_id, begun), SmallFileIn(done_id, done)]
+    )
     assert results[0].upload_id == up.upload_id  # the same upload, finished here
     assert results[1].file_id == finished.file_id  # already finished: returned as stored
     assert stored(world) == sorted([*range(5), *range(100, 105)])
@@ -85,24 +87,28 @@ def test_a_bad_file_gets_its_own_error_and_the_others_are_stored(world, tmp_path
     binary = write_binary(tmp_path, b"jpeg bytes").read_bytes()
     corrupt = data[:-2]
     bad = [
-        (UploadIdentity("part-1", "wrong-hash.capture", len(data), b"\0" * 32), data),
-        (ident(data, "short.capture"), data[:-1]),
-        (ident(corrupt, "torn.capture"), corrupt),
-        (ident(binary, "camera/c/ReadImage/x.capture"), binary),
-        (UploadIdentity("part-x", "p.capture", len(data), hashlib.sha256(data).digest()), data),
+        SmallFileIn(UploadIdentity("part-1", "wrong-hash.capture", len(data), b"\0" * 32), data),
+        SmallFileIn(ident(data, "short.capture"), data[:-1]),
+        SmallFileIn(ident(corrupt, "torn.capture"), corrupt),
+        SmallFileIn(ident(binary, "camera/c/ReadImage/x.capture"), binary),
+        SmallFileIn(
+            UploadIdentity("part-x", "p.capture", len(data), hashlib.sha256(data).digest()), data
+        ),
+        SmallFileIn(ident(data, "long-tag.capture"), data, ("ok", "x" * 1025)),
     ]
     results = world.ingest.upload_files(
         Principal("key-p", "org-a", "loc-a", part_id="part-1"), [good[0], *bad, good[1]]
     )
     assert results[0].error == results[-1].error == ""
     codes = [r.error_code for r in results[1:-1]]
-    assert codes == ["INVALID_ARGUMENT"] * 4 + ["PERMISSION_DENIED"]
+    assert codes == ["INVALID_ARGUMENT"] * 4 + ["PERMISSION_DENIED", "INVALID_ARGUMENT"]
     messages = [r.error for r in results[1:-1]]
     assert "do not hash" in messages[0]
     assert "identity.size" in messages[1]
     assert "torn.capture" in messages[2]
     assert "offset" in messages[2]
     assert "use OpenUpload" in messages[3]
+    assert messages[5] == "file 'long-tag.capture' tags[1]: longer than 1024 characters"
     assert stored(world) == sorted([*range(5), *range(100, 105)])
 
 
@@ -110,7 +116,20 @@ def test_too_many_files_or_bytes_in_one_call_is_refused_whole(world, tmp_path):
     files = batch(tmp_path, 1)
     with pytest.raises(InvalidArgument, match=f"at most {MAX_FILES}"):
         world.ingest.upload_files(ROBOT, files * (MAX_FILES + 1))
-    big = world.ingest.limits.max_chunk_bytes // len(files[0][1]) + 1
+    big = world.ingest.limits.max_chunk_bytes // len(files[0].data) + 1
     with pytest.raises(InvalidArgument, match="bytes in one call"):
         world.ingest.upload_files(ROBOT, files * big)
     assert stored(world) == []
+
+
+def test_a_files_tags_join_its_headers_on_every_reading_as_openupload_metadata_would(
+    world, tmp_path
+):
+    """The data manager's tags reach the cloud with batched files too (merged, sorted, once)."""
+    data = small_file(tmp_path, 0)
+    tagged = SmallFileIn(ident(data, "sensor/env/Readings/t.capture"), data, ("site-a", "t1"))
+    [result] = world.ingest.upload_files(ROBOT, [tagged])
+    assert result.error == ""
+    page = world.store.tabular_by_filter(ROBOT, Filter(), PageRequest(limit=100))
+    assert {row.metadata.tags for row in page.rows} == {("site-a", "t1", "t2")}
+    assert len(page.rows) == 5
