@@ -19,6 +19,7 @@ cloud's store must hold exactly the readings / binary items written.
    and a large backlog of the same files. Goal: flat (O(threads), not O(files)).
 
 Run: python -m bench.sync [--quick] [--backlog-files N] [--binary-mib N] [--binary-files N]
+     [--only binary|tabular] [--tags TAG,...]
 """
 
 from __future__ import annotations
@@ -215,7 +216,9 @@ async def _drain(plan: SyncPlan) -> Drained:
     return Drained(seconds, result, actor.status.counters, base, peak[0])
 
 
-def drain(caps: Path, cloud: Cloud, *, threads: int, chunk: int) -> Drained:
+def drain(
+    caps: Path, cloud: Cloud, *, threads: int, chunk: int, tags: tuple[str, ...] = ()
+) -> Drained:
     plan = SyncPlan(
         capture_dirs=(caps,),
         cloud=cloud.settings(),
@@ -223,6 +226,7 @@ def drain(caps: Path, cloud: Cloud, *, threads: int, chunk: int) -> Drained:
         interval_s=3600.0,
         threads=threads,
         chunk_bytes=chunk,
+        tags=tags,  # the data manager's tags, added to every file
     )
     return trio.run(_drain, plan)
 
@@ -318,7 +322,13 @@ def binary_rows(root: Path, args: argparse.Namespace, chunk: int) -> list[Row]:
 
 
 def backlog(
-    root: Path, files: int, *, readings: int, collectors: int, threads: int
+    root: Path,
+    files: int,
+    *,
+    readings: int,
+    collectors: int,
+    threads: int,
+    tags: tuple[str, ...] = (),
 ) -> tuple[str, Drained]:
     """Drains a backlog of ``files`` small tabular files; checks the cloud got every reading."""
     name = f"backlog {files:,} files"
@@ -326,7 +336,7 @@ def backlog(
     size = write_backlog(caps, files, readings, collectors)
     with serving(root / f"cloud-tab-{files}") as cloud:
         server, agent = cpu_seconds(cloud.pid), cpu_seconds()
-        got = drain(caps, cloud, threads=threads, chunk=MIB)
+        got = drain(caps, cloud, threads=threads, chunk=MIB, tags=tags)
         server, agent = cpu_seconds(cloud.pid) - server, cpu_seconds() - agent
     verify(name, caps, cloud, got, files, (files * readings, 0))
     print(
@@ -376,11 +386,22 @@ class RssFlat:
 
 
 def rss_flat(
-    root: Path, *, small: int, large: int, readings: int, collectors: int, threads: int
+    root: Path,
+    *,
+    small: int,
+    large: int,
+    readings: int,
+    collectors: int,
+    threads: int,
+    tags: tuple[str, ...] = (),
 ) -> RssFlat:
     """Drains a ``small`` then a ``large`` backlog in this process, sampling peak RSS."""
-    _, got_small = backlog(root, small, readings=readings, collectors=collectors, threads=threads)
-    _, got_large = backlog(root, large, readings=readings, collectors=collectors, threads=threads)
+    got_small, got_large = (
+        backlog(root, files, readings=readings, collectors=collectors, threads=threads, tags=tags)[
+            1
+        ]
+        for files in (small, large)
+    )
     # O(threads): each worker holds at most one chunk; 2 MiB of slack for allocator noise.
     allowance = threads * MIB + 2 * MIB
     return RssFlat(small, large, readings, got_small, got_large, allowance)
@@ -395,11 +416,14 @@ def tabular_rows(root: Path, args: argparse.Namespace) -> list[Row]:
         readings=args.readings,
         collectors=args.collectors,
         threads=args.threads,
+        tags=args.tags,
     )
     rate = r.readings_per_s
+    tagged = ", tags" if args.tags else ""
     rows: list[Row] = [
         (
-            f"tabular backlog {args.backlog_files:,} files x{args.readings}, {args.threads} thr",
+            f"tabular backlog {args.backlog_files:,} files x{args.readings}, "
+            f"{args.threads} thr{tagged}",
             f"{rate:,.0f} rd/s",
             "50,000 rd/s",
             f"{rate / 50_000:.2f}x",
@@ -465,6 +489,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--collectors", type=int, default=4, help="sensor dirs of the backlog")
     parser.add_argument("--threads", type=int, default=max(1, cpus // 2), help="sync threads")
     parser.add_argument("--only", choices=("binary", "tabular"), help="run one group")
+    parser.add_argument(
+        "--tags",
+        type=lambda text: tuple(t for t in text.split(",") if t),
+        default=(),
+        help="data manager tags for the tabular backlog (comma-separated)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.binary_mib, args.binary_files = 4, 2
