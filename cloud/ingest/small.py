@@ -97,7 +97,13 @@ class SmallFileIngest:
                 continue
             results.append(None)
             ready.append((index, item))
-        stored = self._store.commit_small_uploads([item for _, item in ready], file_id_for)
+        # Nothing to store (a robot asking whether tags apply, or every file bad): no
+        # transaction.
+        stored = (
+            self._store.commit_small_uploads([item for _, item in ready], file_id_for)
+            if ready
+            else []
+        )
         for (index, _), record in zip(ready, stored, strict=True):
             results[index] = SmallResult(record.upload_id, record.file_id, record.records)
         return [r if r is not None else SmallResult() for r in results]

@@ -133,3 +133,9 @@ def test_a_files_tags_join_its_headers_on_every_reading_as_openupload_metadata_w
     page = world.store.tabular_by_filter(ROBOT, Filter(), PageRequest(limit=100))
     assert {row.metadata.tags for row in page.rows} == {("site-a", "t1", "t2")}
     assert len(page.rows) == 5
+
+
+def test_a_call_with_no_files_stores_nothing(world):
+    """A robot asks whether the server applies tags with an empty call: it changes nothing."""
+    assert world.ingest.upload_files(ROBOT, []) == []
+    assert stored(world) == []
