@@ -260,6 +260,8 @@ class BinarySync:
     mib: float
     ferry_s: float
     raw_s: float
+    cloud_cpu_s: float = 0.0
+    robot_cpu_s: float = 0.0
 
     @property
     def ferry_mib_s(self) -> float:
@@ -291,10 +293,12 @@ def binary_sync(
     if beside is not None:
         beside(sorted(p for p in caps.rglob("*") if p.is_file()))
     with serving(root / f"cloud-bin-{chunk}") as cloud:
+        server, agent = cpu_seconds(cloud.pid), cpu_seconds()
         got = drain(caps, cloud, threads=threads, chunk=chunk)
+        server, agent = cpu_seconds(cloud.pid) - server, cpu_seconds() - agent
     verify(f"binary {files}x{file_mib} MiB", caps, cloud, got, files, (0, files))
     raw_s = run_asyncio(raw_ceiling(blobs, threads, chunk))
-    return BinarySync(sum(len(b) for b in blobs) / MIB, got.seconds, raw_s)
+    return BinarySync(sum(len(b) for b in blobs) / MIB, got.seconds, raw_s, server, agent)
 
 
 def binary_rows(root: Path, args: argparse.Namespace, chunk: int) -> list[Row]:
@@ -317,7 +321,14 @@ def binary_rows(root: Path, args: argparse.Namespace, chunk: int) -> list[Row]:
             f"{r.raw_mib_s:,.0f} MiB/s raw",
             f"{ratio:.2f}x",
             verdict,
-        )
+        ),
+        (
+            "  (same run) CPU per MiB: cloud, robot",
+            f"{1e3 * r.cloud_cpu_s / r.mib:.2f} ms",
+            f"{1e3 * r.robot_cpu_s / r.mib:.2f} ms",
+            "",
+            "",
+        ),
     ]
 
 
