@@ -1,4 +1,5 @@
-"""The invariant checker: guarantees 1-5 of ARCHITECTURE.md, held against what really happened.
+"""The invariant checker: guarantees 1-5 of ARCHITECTURE.md and the robot's tags, held
+against what really happened.
 
 It watches the disk (files finished, files deleted, what survived a power cut),
 the network's books and every sync state-machine step, and at the end compares
@@ -11,7 +12,9 @@ the readings captured with what the cloud stores:
 4. resume: the bytes put on the wire for a file exceed its size by at most one
    chunk per interruption;
 5. liveness and backoff: no retry waits more than an hour, and once the
-   network heals every finished file is synced.
+   network heals every finished file is synced;
+6. tags kept: every reading and file the cloud stores carries the data
+   manager's tag, however it was sent (alone, in a batch, after retries).
 
 A reading is *captured* once it is in a finished ``.capture`` file, or in the
 fsynced part of a ``.prog`` at a power cut (recovery must keep it). An arbitrary
@@ -201,6 +204,16 @@ class Checker:
         return self._handler
 
     # ------------------------------------------------------------ the end
+
+    def tags_kept(self, untagged: list[str], tag: str) -> None:
+        """Guarantee 6: ``untagged`` (stored keys without the robot's ``tag``) must be empty."""
+        if untagged:
+            examples = sorted(untagged)[:5]
+            self.violate(
+                "6 tags kept",
+                f"{len(untagged)} stored readings or files lack the data manager's tag "
+                f"{tag!r}, e.g. {examples}",
+            )
 
     def judge(self, stored: Counter[str], leftovers: list[str]) -> Tally:
         """Checks guarantees 1-5 at quiescence and returns the run's figures."""

@@ -108,6 +108,34 @@ class SimCloud:
             last = page.last
         return found
 
+    def untagged(self, tag: str) -> list[str]:
+        """The keys of stored readings and items without ``tag`` (an identifier-like tag).
+
+        The robot's data manager gives every file it syncs one tag
+        (``sim.robot.ROBOT_TAG``), so each of these is a tag lost on the way.
+        """
+        if not tag.replace("-", "").isalnum():
+            raise ValueError(f"tag {tag!r}: letters, digits and '-' only (it goes in SQL)")
+        query = (
+            "SELECT ifnull(data ->> '$.readings.src', 'None') || '#' || "
+            "ifnull(data ->> '$.readings.seq', 'None') AS k FROM readings "
+            f"WHERE instr(tags, '\"{tag}\"') = 0"
+        )
+        keys = [str(doc["k"]) for doc in self.store.sql_query(PRINCIPAL, query, max_rows=_MAX_KEYS)]
+        last = ""
+        while True:
+            page = self.store.binary_by_filter(
+                PRINCIPAL, Filter(), PageRequest(limit=_PAGE, last=last)
+            )
+            for row in page.rows:
+                if tag not in row.metadata.tags:
+                    head = next(iter(self.store.open_blob(row.blob)), b"")
+                    keys.append(head.split(b"\n", 1)[0].decode(errors="replace"))
+            if not page.rows or not page.last:
+                break
+            last = page.last
+        return keys
+
     def close(self) -> None:
         """Closes the store at the end of the run."""
         if self.up:

@@ -51,6 +51,9 @@ CAMERA_API = "rdk:component:camera"
 CAMERA_HZ = 0.1
 IMAGE_BYTES = 8 * 1024
 CHUNK_BYTES = 8192
+ROBOT_TAG = "sim-robot"
+"""The data manager's tag: every reading and file the robot syncs must reach the cloud with it
+(capture files carry it in their header, arbitrary files in their upload's metadata)."""
 
 
 @final
@@ -163,6 +166,7 @@ def robot_config(capture_dir: Path, collectors: int, rng: random.Random) -> str:
                 "api": "rdk:service:data_manager",
                 "attributes": {
                     "capture_dir": str(capture_dir),
+                    "tags": [ROBOT_TAG],
                     "sync_interval_mins": 5,
                     "maximum_num_sync_threads": 2,
                     "sync_chunk_size_bytes": CHUNK_BYTES,

@@ -43,7 +43,7 @@ from sim.disk import Disk
 from sim.faults import Fault, FaultKind, plan_faults
 from sim.files import FileDropper
 from sim.network import SimNetwork
-from sim.robot import CHUNK_BYTES, Production, Robot, robot_config
+from sim.robot import CHUNK_BYTES, ROBOT_TAG, Production, Robot, robot_config
 from sim.trace import Trace
 
 if TYPE_CHECKING:
@@ -213,8 +213,10 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
     finally:
         retention_log.removeHandler(handler)
     stored = cloud.inventory()
+    untagged = cloud.untagged(ROBOT_TAG)
     cloud.close()
     tally = checker.judge(stored, leftovers)
+    checker.tags_kept(untagged, ROBOT_TAG)
     for message in robot.agent_errors:
         checker.violate("agent", message)
     trace.event("sim", f"end captured={tally.captured} delivered={tally.delivered}")

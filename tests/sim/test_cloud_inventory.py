@@ -6,6 +6,8 @@ import random
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import pytest
+
 from cloud.model import Filter, TabularRecord
 from sim.cloud import PART_ID, PRINCIPAL, SimCloud
 from sim.trace import Trace
@@ -54,5 +56,19 @@ def test_inventory_counts_every_key_like_decoding_each_reading(tmp_path: Path) -
         assert got["s3#None"] == 1
         assert got["None#7"] == 1
         assert sum(got.values()) == 6
+    finally:
+        cloud.close()
+
+
+def test_untagged_names_the_readings_stored_without_the_robots_tag(tmp_path: Path) -> None:
+    cloud = SimCloud(tmp_path, lambda: T0, random.Random(1), Trace(lambda: 0.0))
+    try:
+        part = cloud.store.resolve_part(PRINCIPAL, PART_ID)
+        for n, tags in enumerate([("sim-robot", "t1"), ("sim-robot-2",), ()]):
+            record = TabularRecord(T0 + n, T0 + n, {"readings": {"src": "s1", "seq": n}})
+            cloud.store.commit_tabular(part, make_ctx(tags=tags), [record], file_id=f"f-{n}")
+        assert sorted(cloud.untagged("sim-robot")) == ["s1#1", "s1#2"]
+        with pytest.raises(ValueError, match="goes in SQL"):
+            cloud.untagged("x' OR 1")
     finally:
         cloud.close()
