@@ -60,6 +60,8 @@ def parse_upload_metadata(raw: bytes, where: str) -> datasync.UploadMetadata:
     Raises:
         InvalidArgument: the bytes are not an ``UploadMetadata``; names ``where``.
     """
+    if not raw:  # a capture file opened without walker tags: nothing to parse
+        return datasync.UploadMetadata()
     try:
         return datasync.UploadMetadata.parse(raw)
     except Exception as exc:  # betterproto2 raises assorted errors on bad input
@@ -67,15 +69,17 @@ def parse_upload_metadata(raw: bytes, where: str) -> datasync.UploadMetadata:
 
 
 def materialize(
-    store: Store, upload: UploadRecord, part: PartInfo, spool_dir: Path
+    store: Store, upload: UploadRecord, part: PartInfo, spool_dir: Path, staged: Path
 ) -> UploadRecord:
     """Stores a complete, verified upload's contents exactly once.
+
+    ``staged`` is the upload's staging file, as ``Store.staged_path`` gave it to
+    the caller (who hashed it).
 
     Raises:
         InvalidArgument: the bytes are not what the upload's kind says (a
             corrupt or truncated capture file names the offset).
     """
-    staged = store.staged_path(upload.org_id, upload.upload_id)
     md = parse_upload_metadata(upload.metadata, f"upload {upload.upload_id}")
     file_id = file_id_for(upload.upload_id)
     if upload.kind == UploadKind.ARBITRARY_FILE:

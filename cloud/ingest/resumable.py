@@ -194,7 +194,7 @@ class ResumableIngest:
                     "hash to the identity's sha256; the file changed while it was uploaded"
                 )
             part = self._store.resolve_part(who, upload.identity.part_id)
-            return materialize(self._store, upload, part, self._spool_dir)
+            return materialize(self._store, upload, part, self._spool_dir, staged)
         except (FailedPrecondition, FileNotFoundError):
             # A concurrent finish won the race and removed the staging file: its
             # result is ours (finish is idempotent).

@@ -414,7 +414,8 @@ def _load_upload(conn: sqlite3.Connection, org_id: str, upload_id: str) -> Uploa
 def _upload_from_row(row: tuple[object, ...]) -> UploadRecord:
     (upload_id, org_id, part_id, path, size, sha256, kind, metadata, committed) = row[:9]
     (status, created_ns, file_id, binary_data_ids, records) = row[9:]
-    ids: list[str] = json.loads(str(binary_data_ids))
+    raw_ids = str(binary_data_ids)
+    ids: list[str] = [] if raw_ids == "[]" else json.loads(raw_ids)  # "[]": every open upload
     return UploadRecord(
         upload_id=str(upload_id),
         org_id=str(org_id),
