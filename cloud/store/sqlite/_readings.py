@@ -49,10 +49,13 @@ def _insert_tabular(
     encoded: Iterable[tuple[int, int, str]],
     synced: int,
     file_id: str,
+    context_id: int | None = None,
 ) -> int:
-    """Streams encoded readings (``_encode_record``) into ``tabular`` in batches."""
+    """Streams encoded readings (``_encode_record``) into ``tabular`` in batches.
+
+    ``context_id`` is the context row of (part, ctx) if the caller knows it.
+    """
     count = 0
-    context_id: int | None = None
     readings = iter(encoded)
     org = part.org_id
     while batch := list(itertools.islice(readings, _BATCH)):

@@ -10,15 +10,16 @@ and the readings are the durable copy.
 Exactly once, as for resumable uploads: a file's identity finds its upload row.
 A FINISHED upload is returned as stored and nothing is inserted. An OPEN one (a
 resumable upload a robot began earlier) is finished here, and its staging file
-is deleted after the commit. A missing one is created FINISHED.
+is deleted after the commit. A missing one is created FINISHED, in one statement.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
-from cloud.store.sqlite._readings import _encoded, _insert_tabular
+from cloud.store.sqlite._readings import _context_id, _encoded, _insert_tabular
 from cloud.store.sqlite._uploads import (
     _SAFE_ID,
     _check_identity,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
-    from cloud.model import SmallUpload
+    from cloud.model import CaptureContext, PartInfo, SmallUpload
     from cloud.store.sqlite._db import Database
     from cloud.store.sqlite._running_hash import RunningHashes
 
@@ -66,6 +67,7 @@ class SmallUploadsMixin:
         encoded = [list(_encoded(i.records)) for i in items]
         out: list[UploadRecord] = []
         staged: list[str] = []
+        contexts: dict[tuple[PartInfo, CaptureContext], int] = {}  # a batch's files share few
         with self._db.write() as conn:
             synced = self._wall_ns()
             for item, rows in zip(items, encoded, strict=True):
@@ -75,29 +77,55 @@ class SmallUploadsMixin:
                 if found is not None and found.status is UploadStatus.FINISHED:
                     out.append(found)
                     continue
+                upload_id = item.new_upload_id if found is None else found.upload_id
+                file_id = file_id_for(upload_id)
+                context_id = None
+                if rows:
+                    context_id = contexts.get((part, item.ctx))
+                    if context_id is None:
+                        context_id = contexts[part, item.ctx] = _context_id(conn, part, item.ctx)
+                count = _insert_tabular(conn, part, item.ctx, rows, synced, file_id, context_id)
                 if found is None:
-                    upload_id = item.new_upload_id
                     conn.execute(
                         "INSERT INTO uploads (upload_id, org_id, part_id, path, size, sha256, "
-                        "kind, metadata, status, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "kind, metadata, committed_offset, status, created_ns, finished_ns, "
+                        "file_id, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             upload_id,
                             *key,
                             int(UploadKind.CAPTURE_FILE),
                             b"",
-                            int(UploadStatus.OPEN),
+                            ident.size,
+                            int(UploadStatus.FINISHED),
                             synced,
+                            synced,
+                            file_id,
+                            count,
                         ),
                     )
+                    found = UploadRecord(
+                        upload_id=upload_id,
+                        org_id=part.org_id,
+                        identity=ident,
+                        kind=UploadKind.CAPTURE_FILE,
+                        metadata=b"",
+                        committed_offset=0,
+                        status=UploadStatus.OPEN,
+                        created_ns=synced,
+                    )
                 else:
-                    upload_id = found.upload_id
+                    _mark_finished(conn, upload_id, ident.size, file_id, (), count, synced)
                     staged.append(upload_id)
-                file_id = file_id_for(upload_id)
-                count = _insert_tabular(conn, part, item.ctx, rows, synced, file_id)
-                _mark_finished(conn, upload_id, ident.size, file_id, (), count, synced)
-                record = _find_upload(conn, key)
-                assert record is not None  # inserted or found above, in this transaction
-                out.append(record)
+                out.append(
+                    replace(
+                        found,
+                        committed_offset=ident.size,
+                        status=UploadStatus.FINISHED,
+                        file_id=file_id,
+                        binary_data_ids=(),
+                        records=count,
+                    )
+                )
         for upload_id in staged:  # a resumable upload finished here: its bytes are not needed
             _unlink(self._staging / upload_id)
             self._running.forget(upload_id)
