@@ -45,17 +45,13 @@ def _label(value: str, where: str) -> str:
     return value
 
 
-def _labels(values: Sequence[str], where: str) -> tuple[str, ...]:
-    return tuple(sorted({_label(v, f"{where}[{i}]") for i, v in enumerate(values)}))
-
-
-def extra_tags(values: Sequence[str], where: str) -> tuple[str, ...]:
-    """Tags a robot adds to a capture file's header, deduplicated and sorted.
+def labels(values: Sequence[str], where: str) -> tuple[str, ...]:
+    """Tags or dataset ids, deduplicated and sorted.
 
     Raises:
-        InvalidArgument: a tag is too long; names ``where`` and its index.
+        InvalidArgument: one is too long; names ``where`` and its index.
     """
-    return _labels(values, where)
+    return tuple(sorted({_label(v, f"{where}[{i}]") for i, v in enumerate(values)}))
 
 
 def method_parameters(params: Mapping[str, PbAny | None]) -> tuple[tuple[str, AnyValue], ...]:
@@ -77,8 +73,8 @@ def context_from_upload_metadata(md: datasync.UploadMetadata, where: str) -> Cap
         component_name=_label(md.component_name, f"{where}.component_name"),
         method_name=_label(md.method_name, f"{where}.method_name"),
         method_parameters=method_parameters(md.method_parameters),
-        tags=_labels(md.tags, f"{where}.tags"),
-        dataset_ids=_labels(md.dataset_ids, f"{where}.dataset_ids"),
+        tags=labels(md.tags, f"{where}.tags"),
+        dataset_ids=labels(md.dataset_ids, f"{where}.dataset_ids"),
         mime_type=_label(md.mime_type, f"{where}.mime_type"),
         file_extension=_label(md.file_extension, f"{where}.file_extension"),
     )

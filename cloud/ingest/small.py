@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple, final
 
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
-from cloud.ingest.convert import context_from_header, extra_tags
+from cloud.ingest.convert import context_from_header, labels
 from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_rows
 from cloud.model import SmallUpload, TabularJsonRows
 from protos.gen.viam.app.datasync import v1 as datasync
@@ -118,7 +118,7 @@ class SmallFileIngest:
     ) -> SmallUpload:
         where = f"file {identity.path!r}"
         self._check_identity(identity)
-        added = extra_tags(tags, f"{where} tags")
+        added = labels(tags, f"{where} tags")
         if len(data) != identity.size:
             raise InvalidArgument(
                 f"{where}: {len(data)} bytes sent, identity.size says {identity.size}"
