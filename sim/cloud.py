@@ -19,9 +19,10 @@ from cloud.store.sqlite import SqliteStore
 from sim.uploader import InProcessUploader
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from cloud.model import BinaryRow
     from sim.trace import Trace
 
 PART_ID = "sim-part"
@@ -95,17 +96,8 @@ class SimCloud:
             key, count = doc["k"], doc["n"]
             if isinstance(key, str) and isinstance(count, int):
                 found[key] += count
-        last = ""
-        while True:
-            page = self.store.binary_by_filter(
-                PRINCIPAL, Filter(), PageRequest(limit=_PAGE, last=last)
-            )
-            for row in page.rows:
-                head = next(iter(self.store.open_blob(row.blob)), b"")
-                found[head.split(b"\n", 1)[0].decode(errors="replace")] += 1
-            if not page.rows or not page.last:
-                break
-            last = page.last
+        for row in self._binary_rows():
+            found[self._blob_key(row)] += 1
         return found
 
     def untagged(self, tag: str) -> list[str]:
@@ -122,19 +114,25 @@ class SimCloud:
             f"WHERE instr(tags, '\"{tag}\"') = 0"
         )
         keys = [str(doc["k"]) for doc in self.store.sql_query(PRINCIPAL, query, max_rows=_MAX_KEYS)]
+        keys += [self._blob_key(row) for row in self._binary_rows() if tag not in row.metadata.tags]
+        return keys
+
+    def _binary_rows(self) -> Iterator[BinaryRow]:
+        """Every stored binary item, page by page."""
         last = ""
         while True:
             page = self.store.binary_by_filter(
                 PRINCIPAL, Filter(), PageRequest(limit=_PAGE, last=last)
             )
-            for row in page.rows:
-                if tag not in row.metadata.tags:
-                    head = next(iter(self.store.open_blob(row.blob)), b"")
-                    keys.append(head.split(b"\n", 1)[0].decode(errors="replace"))
+            yield from page.rows
             if not page.rows or not page.last:
-                break
+                return
             last = page.last
-        return keys
+
+    def _blob_key(self, row: BinaryRow) -> str:
+        """A binary item's key: the first line of its bytes (``component#seq`` or ``file:...``)."""
+        head = next(iter(self.store.open_blob(row.blob)), b"")
+        return head.split(b"\n", 1)[0].decode(errors="replace")
 
     def close(self) -> None:
         """Closes the store at the end of the run."""

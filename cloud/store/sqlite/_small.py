@@ -103,21 +103,22 @@ class SmallUploadsMixin:
                             count,
                         ),
                     )
-                    found = UploadRecord(
+                    record = UploadRecord(
                         upload_id=upload_id,
                         org_id=part.org_id,
                         identity=ident,
                         kind=UploadKind.CAPTURE_FILE,
                         metadata=b"",
-                        committed_offset=0,
-                        status=UploadStatus.OPEN,
+                        committed_offset=ident.size,
+                        status=UploadStatus.FINISHED,
                         created_ns=synced,
+                        file_id=file_id,
+                        records=count,
                     )
                 else:
                     _mark_finished(conn, upload_id, ident.size, file_id, (), count, synced)
                     staged.append(upload_id)
-                out.append(
-                    replace(
+                    record = replace(
                         found,
                         committed_offset=ident.size,
                         status=UploadStatus.FINISHED,
@@ -125,7 +126,7 @@ class SmallUploadsMixin:
                         binary_data_ids=(),
                         records=count,
                     )
-                )
+                out.append(record)
         for upload_id in staged:  # a resumable upload finished here: its bytes are not needed
             _unlink(self._staging / upload_id)
             self._running.forget(upload_id)
