@@ -30,7 +30,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 EXIT_CONFIG = 2
 
 
-def tune_for_latency() -> None:
+def tune_agent_process() -> None:
     """Process-wide settings for a capture agent (called by ``ferry run`` and the benchmarks).
 
     A short GIL switch interval (the writer thread's encoding held collectors
@@ -105,7 +105,7 @@ def _handle(args: argparse.Namespace) -> int:
     from actors.recovery import CaptureDirLocked
 
     setup_logging(args.log_format, args.log_level)
-    tune_for_latency()
+    tune_agent_process()
     cloud = None
     if args.cloud is not None:
         try:

@@ -35,7 +35,7 @@ from actors.capture import CaptureRuntime, CaptureSeams
 from actors.components import Binary, ResourceName
 from actors.components._registry import Registry
 from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
-from actors.run_cmd import tune_for_latency
+from actors.run_cmd import tune_agent_process
 from bench.common import MIB
 
 CAMERA = "rdk:component:camera"
@@ -185,7 +185,7 @@ def measure(root: Path, files: int) -> BinaryResult:
     """dd, Ferry, dd again, on the same payload and file system under ``root``."""
     if shutil.which("dd") is None:
         raise RuntimeError("dd not found")
-    tune_for_latency()  # what `ferry run` does
+    tune_agent_process()  # what `ferry run` does
     payload = os.urandom(MIB)
     source = root / "payload.bin"
     source.write_bytes(payload)

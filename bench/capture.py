@@ -28,7 +28,7 @@ from actors.components import ResourceName, Tabular
 from actors.components._registry import Registry
 from actors.histogram import LatencyHistogram
 from actors.plan import CapturePlan, CollectorPlan, ComponentPlan
-from actors.run_cmd import tune_for_latency
+from actors.run_cmd import tune_agent_process
 
 API = "rdk:component:sensor"
 READING = {"temperature_c": 21.5, "humidity": 40.0, "pressure_hpa": 1013.2, "ok": True}
@@ -150,7 +150,7 @@ def main() -> None:
     args = parser.parse_args()
     # Over-driven collectors log their drops; the figures below count them instead.
     logging.basicConfig(level=logging.ERROR)
-    tune_for_latency()  # what `ferry run` does
+    tune_agent_process()  # what `ferry run` does
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         rate, cores, missed = throughput(Path(tmp) / "t", args.seconds)

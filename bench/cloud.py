@@ -29,7 +29,7 @@ from grpclib.const import Cardinality, Handler
 from grpclib.server import Server
 
 from actors.codec import CaptureFileWriter, RecordEncoder, encode_header
-from actors.run_cmd import tune_for_latency
+from actors.run_cmd import tune_agent_process
 from bench.common import repeated
 from cloud.aio_loop import run_asyncio
 from cloud.auth import create_api_key
@@ -236,7 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     # This process is the robot's side: tuned as `ferry run` tunes it (the raw
     # ceiling, in this process too, gets the same allocator).
-    tune_for_latency()
+    tune_agent_process()
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-cloud-") as tmp:
         root = Path(tmp)

@@ -47,7 +47,7 @@ from actors.adapters.runner import ThreadRunner
 from actors.adapters.sync_links import grpc_connector
 from actors.codec import CAPTURE_EXT, RecordEncoder, collector_dir, encode_header, file_stem
 from actors.config import CloudSettings
-from actors.run_cmd import tune_for_latency
+from actors.run_cmd import tune_agent_process
 from actors.sync.actor import SyncActor, SyncSeams
 from actors.sync.plan import SyncPlan
 from bench.cloud import binary_file, cpu_seconds, raw_ceiling, start_server
@@ -515,7 +515,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    tune_for_latency()  # this process runs the sync actor, as `ferry run` would
+    tune_agent_process()  # this process runs the sync actor, as `ferry run` would
     print(machine())
     print(f"command: {shlex.join(sys.orig_argv)}")
     rows: list[Row] = []

@@ -65,11 +65,11 @@ def _attempt(rows: list[Row], metric: str, goal: str, fn: Callable[[], list[Row]
 
 def part_tabular(root: Path) -> list[Row]:
     """#1: readings/s from collectors to finished files through the runtime; the codec alone."""
-    from actors.run_cmd import tune_for_latency
+    from actors.run_cmd import tune_agent_process
     from bench import capture, codec
 
     logging.basicConfig(level=logging.ERROR)
-    tune_for_latency()
+    tune_agent_process()
     rows: list[Row] = []
     goal = ">= 100,000 readings/s"
     metric = "1. tabular capture, collectors -> finished files (100 x 1 kHz, one process)"
@@ -123,11 +123,11 @@ def part_binary_capture(root: Path) -> list[Row]:
 
 def part_fleet(root: Path) -> list[Row]:
     """#3: 100 collectors x 100 Hz for 60 s: ticks, lateness, CPU, RSS."""
-    from actors.run_cmd import tune_for_latency
+    from actors.run_cmd import tune_agent_process
     from bench import capture
 
     logging.basicConfig(level=logging.ERROR)
-    tune_for_latency()
+    tune_agent_process()
     prefix = f"3. 100 collectors x 100 Hz, {FLEET_SECONDS:g} s"
 
     def run() -> list[Row]:
@@ -167,11 +167,11 @@ def part_fleet(root: Path) -> list[Row]:
 def part_sync_binary(root: Path) -> list[Row]:
     """#4: SyncActor on large binary files vs a raw grpclib stream and vs an rsync daemon."""
     from actors.config import DEFAULT_SYNC_CHUNK_BYTES
-    from actors.run_cmd import tune_for_latency
+    from actors.run_cmd import tune_agent_process
     from bench import rsync_ref
     from bench import sync as bsync
 
-    tune_for_latency()  # this process runs the sync actor, as `ferry run` would
+    tune_agent_process()  # this process runs the sync actor, as `ferry run` would
 
     chunk = DEFAULT_SYNC_CHUNK_BYTES  # what `ferry run` sends unless configured otherwise
     name = f"{SYNC_FILES} x {SYNC_FILE_MIB} MiB, {SYNC_THREADS} workers, {chunk // MIB} MiB chunks"
@@ -301,10 +301,10 @@ def part_resume(root: Path) -> list[Row]:
 
 def part_backlog(root: Path) -> list[Row]:
     """#7: peak RSS draining a 10,000-file backlog vs a 100-file one (and the drain rate)."""
-    from actors.run_cmd import tune_for_latency
+    from actors.run_cmd import tune_agent_process
     from bench import sync as bsync
 
-    tune_for_latency()  # this process runs the sync actor, as `ferry run` would
+    tune_agent_process()  # this process runs the sync actor, as `ferry run` would
 
     threads = max(1, (os.cpu_count() or 1) // 2)
     metric = f"7. sync peak RSS, {BACKLOG_LARGE:,}-file backlog vs {BACKLOG_SMALL}-file"
