@@ -235,15 +235,17 @@ class Confirmation:
 
 @dataclass(frozen=True, slots=True)
 class SmallFile:
-    """A whole small tabular capture file, for ``Uploader.upload_files``.
+    """A whole small capture file, for ``Uploader.upload_files``.
 
     ``tags`` are the walker's (the data manager's ``tags``): the cloud adds them
     to the header's, as ``OpenUpload``'s metadata adds them to a capture file's.
+    ``binary``: its header says binary (a camera frame, say), not tabular.
     """
 
     identity: FileIdentity
     data: bytes
     tags: tuple[str, ...] = ()
+    binary: bool = False
 
 
 SmallOutcome = Confirmation | str
@@ -251,6 +253,9 @@ SmallOutcome = Confirmation | str
 
 NO_TAGS = "the cloud does not store tags sent with UploadFiles"
 """The outcome of a tagged file whose server would drop its tags (an older server)."""
+
+NO_BINARY = "the cloud does not take binary capture files in UploadFiles"
+"""The outcome of a binary file whose server takes only tabular ones (an older server)."""
 
 
 class Uploader(Protocol):
@@ -276,7 +281,7 @@ class Uploader(Protocol):
         ...
 
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
-        """Stores small tabular capture files whole, in one call and one commit.
+        """Stores small capture files whole, in one call and one commit.
 
         Exactly once per identity, as open + write + finish would. Returns one
         outcome per file, in order: its ``Confirmation``, or the server's reason

@@ -171,13 +171,19 @@ class UploadIdentity:
 
 @dataclass(frozen=True)
 class SmallUpload:
-    """A small tabular capture file, verified and parsed, to store whole (``UploadFiles``)."""
+    """A small capture file, verified and parsed, to store whole (``UploadFiles``).
+
+    A tabular file has ``records``; a binary one has ``binary`` items whose blob
+    (the whole file) is already stored, with empty ids: they derive from the
+    upload id, which the store learns in its transaction.
+    """
 
     part: PartInfo
     identity: UploadIdentity
     ctx: CaptureContext
     records: Sequence[TabularRecord] | TabularJsonRows
     new_upload_id: str
+    binary: Sequence[BinaryRecord] = ()
 
 
 @dataclass(frozen=True)

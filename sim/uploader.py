@@ -121,7 +121,7 @@ class InProcessUploader:
         )
 
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
-        """Stores small tabular capture files whole, in one commit; one outcome per file."""
+        """Stores small capture files whole, in one commit; one outcome per file."""
         batch = [
             SmallFileIn(
                 UploadIdentity(

@@ -28,7 +28,7 @@ from actors.codec import (
     UploadFilesResponseWire,
 )
 from actors.errors import TransientError
-from actors.ports import NO_TAGS, Confirmation, FileKind, OpenResult, WriteResult
+from actors.ports import NO_BINARY, NO_TAGS, Confirmation, FileKind, OpenResult, WriteResult
 from protos.gen.ferry.sync import v1 as resumable_pb
 from protos.gen.viam.app.datasync import v1 as datasync
 
@@ -127,8 +127,9 @@ class GrpcUploader:
 
     def __init__(self, link: CloudLink) -> None:
         self._link = link
-        self._applies_tags: bool | None = None
-        """Whether the server stores ``SmallFile.tags``; None until asked."""
+        self._takes: tuple[bool, bool] | None = None
+        """Whether the server applies ``SmallFile.tags`` and takes binary files; None
+        until asked."""
 
     async def open(self, identity: FileIdentity, file: SyncFile) -> OpenResult:
         """Finds or creates the upload of ``identity`` and reports its committed offset."""
@@ -175,26 +176,40 @@ class GrpcUploader:
         )
 
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
-        """Sends small tabular capture files whole in one ``UploadFiles`` call.
+        """Sends small capture files whole in one ``UploadFiles`` call.
 
-        Tagged files go only to a server that applies tags: before the first
-        one, a call with no files asks (an older server would skip the tags and
-        store the files without them). If it does not, each tagged file gets
-        ``NO_TAGS`` as its outcome and goes the resumable way, whose
-        ``OpenUpload`` carries its tags.
+        Tagged and binary files go only to a server that said it takes them:
+        before the first such file, a call with no files asks. An older server
+        would store tagged files without their tags (it skips the field) and
+        refuses binary ones, so there each gets ``NO_TAGS`` or ``NO_BINARY`` as
+        its outcome and goes the resumable way (whose ``OpenUpload`` carries its
+        tags), and only the other files are sent.
         """
-        if self._applies_tags is not True and any(f.tags for f in files):
-            if self._applies_tags is None:
-                self._applies_tags = (await self._upload_files([])).applies_tags
-                if not self._applies_tags:
-                    LOGGER.warning(
-                        "the cloud does not store the tags of files sent in UploadFiles (an "
-                        "older server): tagged files are uploaded one by one"
-                    )
-            if not self._applies_tags:
-                plain = [f for f in files if not f.tags]
-                answers = iter(await self.upload_files(plain) if plain else [])
-                return [NO_TAGS if f.tags else next(answers) for f in files]
+        if any(f.tags or f.binary for f in files):
+            takes = await self._takes_what()
+            refused = [_refusal(f, takes) for f in files]
+            if any(refused):
+                sent = [f for f, why in zip(files, refused, strict=True) if not why]
+                answers = iter(await self._send(sent) if sent else [])
+                return [why or next(answers) for why in refused]
+        return await self._send(files)
+
+    async def _takes_what(self) -> tuple[bool, bool]:
+        """Whether the server applies tags, and takes binary files (asked once)."""
+        if self._takes is None:
+            reply = await self._upload_files([])
+            self._takes = (reply.applies_tags, reply.takes_binary)
+            if not all(self._takes):
+                LOGGER.warning(
+                    "the cloud is older than this robot: small files with tags (%s) or "
+                    "binary ones (%s) are uploaded one by one",
+                    "kept" if reply.applies_tags else "dropped",
+                    "taken" if reply.takes_binary else "refused",
+                )
+        return self._takes
+
+    async def _send(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
+        """One call with ``files``; one outcome per file, in order."""
         reply = await self._upload_files(files)
         if len(reply.results) != len(files):
             raise TransientError(
@@ -246,6 +261,16 @@ class GrpcUploader:
 
         total = sum(len(f.data) for f in files)
         return await self._link.call(UPLOAD_FILES, attempt, payload_bytes=total)
+
+
+def _refusal(file: SmallFile, takes: tuple[bool, bool]) -> str:
+    """Why a server that ``takes`` (tags, binary) cannot be sent ``file`` ('' if it can)."""
+    applies_tags, takes_binary = takes
+    if file.binary and not takes_binary:
+        return NO_BINARY
+    if file.tags and not applies_tags:
+        return NO_TAGS
+    return ""
 
 
 def small_outcome(file_id: str, records: int, error_code: str, error: str) -> SmallOutcome:

@@ -89,11 +89,13 @@ class UploadFilesRequestWire:
 class UploadFilesResponseWire:
     """``ferry.sync.v1.UploadFilesResponse``, as a grpclib message type.
 
-    ``applies_tags``: the server stores ``SmallFile.tags`` (older servers skip them).
+    ``applies_tags``: the server stores ``SmallFile.tags`` (older servers skip them);
+    ``takes_binary``: it stores binary capture files (older ones refuse them).
     """
 
     results: list[SmallFileResultWire] = field(default_factory=list)
     applies_tags: bool = False
+    takes_binary: bool = False
 
     def SerializeToString(self) -> bytes:  # grpclib's codec protocol
         """The message's protobuf encoding (betterproto2's bytes for the same values).
@@ -103,7 +105,11 @@ class UploadFilesResponseWire:
                 encodable UTF-8.
         """
         body = _encode_response(self.results)
-        return body + b"\x10\x01" if self.applies_tags else body
+        if self.applies_tags:
+            body += b"\x10\x01"
+        if self.takes_binary:
+            body += b"\x18\x01"
+        return body
 
     @classmethod
     def FromString(cls, data: bytes) -> Self:  # grpclib's codec protocol

@@ -40,7 +40,11 @@ _IDENTITY_FIELDS = {
     3: ("size", WIRE_VARINT),
     4: ("sha256", WIRE_LEN),
 }
-_RESPONSE_FIELDS = {1: ("results", WIRE_LEN), 2: ("applies_tags", WIRE_VARINT)}
+_RESPONSE_FIELDS = {
+    1: ("results", WIRE_LEN),
+    2: ("applies_tags", WIRE_VARINT),
+    3: ("takes_binary", WIRE_VARINT),
+}
 _RESULT_FIELDS = {
     1: ("upload_id", WIRE_LEN),
     2: ("file_id", WIRE_LEN),
@@ -287,11 +291,11 @@ def _decode_identity(
     return part_id, path, size, sha256
 
 
-def _decode_response(buf: bytes) -> tuple[list[SmallFileResultWire], bool]:
-    """``UploadFilesResponse``'s ``results`` and ``applies_tags``."""
-    flags = {2: False}
+def _decode_response(buf: bytes) -> tuple[list[SmallFileResultWire], bool, bool]:
+    """``UploadFilesResponse``'s ``results``, ``applies_tags`` and ``takes_binary``."""
+    flags = {2: False, 3: False}
     results = _decode_repeated(buf, "results", _RESPONSE_FIELDS, _decode_result, flags)
-    return results, flags[2]
+    return results, flags[2], flags[3]
 
 
 def _decode_result(buf: bytes, pos: int, end: int) -> SmallFileResultWire:

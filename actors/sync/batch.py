@@ -1,4 +1,4 @@
-"""Small tabular capture files go to the cloud many at a time (``UploadFiles``).
+"""Small capture files go to the cloud many at a time (``UploadFiles``).
 
 A backlog of small files paid three calls and several fsyncs per file on the
 resumable path. A worker that receives a small file instead gathers up to
@@ -13,6 +13,10 @@ failed call counts as one retry, and as one offline report when the cloud
 could not be reached; the first file's own backoff then paces the rest).
 The batch's deletes are made together when its files are done: every file
 unlinked, then each directory fsynced once, in one call to the runner.
+
+Tabular and binary capture files both go this way (a camera's small frames
+cost three calls each otherwise); a server from before binary files were taken
+gets only the tabular ones (``GrpcUploader`` asks it first).
 
 Exactly-once holds as on the resumable path: the cloud keys each file by its
 identity, so a batch sent again after a lost answer stores nothing twice.
@@ -30,7 +34,7 @@ import trio
 
 from actors.errors import OfflineError, PermanentError, ResumableUnsupported, SyncError
 from actors.planted import Bug, planted
-from actors.ports import NO_TAGS, FileIdentity, FileKind, SmallFile
+from actors.ports import NO_BINARY, NO_TAGS, FileIdentity, FileKind, SmallFile
 from actors.sync import fsm
 from actors.sync.files import (
     CaptureCheck,
@@ -88,14 +92,14 @@ def read_small(
 ) -> list[tuple[CaptureCheck, FileIdentity, bytes] | None]:
     """Each file's check, identity and bytes, or ``None`` if it should not be batched.
 
-    ``None`` for a binary or empty capture file, or one that cannot be read or
-    checked: its own job meets it again and deals with it (parks, deletes, retries).
+    ``None`` for an empty capture file, or one that cannot be read or checked:
+    its own job meets it again and deals with it (parks, deletes, retries).
     """
     out: list[tuple[CaptureCheck, FileIdentity, bytes] | None] = []
     for file in files:
         try:
             check = inspect_capture(fs, file.path)
-            if not check.tabular or check.records == 0:
+            if check.records == 0:
                 out.append(None)
                 continue
             data = read_chunk(fs, file.path, 0, file.size)
@@ -136,7 +140,11 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
                 for i, _ in small:
                     await ctx.runner.run(delete_synced, ctx.fs, files[i].path)
             answers = await _send(
-                ctx, [(i, identity, data, files[i].tags) for i, (_, identity, data) in small]
+                ctx,
+                [
+                    (i, SmallFile(identity, data, files[i].tags, binary=not check.tabular))
+                    for i, (check, identity, data) in small
+                ],
             )
         for i, file in enumerate(files):
             got = read[i]
@@ -171,11 +179,9 @@ def _show_in_flight(
     return shown
 
 
-async def _send(
-    ctx: WorkerContext, batch: list[tuple[int, FileIdentity, bytes, tuple[str, ...]]]
-) -> dict[int, fsm.Batched]:
+async def _send(ctx: WorkerContext, batch: list[tuple[int, SmallFile]]) -> dict[int, fsm.Batched]:
     """One UploadFiles call; each file's answer to stand in for its first OpenUpload."""
-    files = [SmallFile(identity, data, tags) for _, identity, data, tags in batch]
+    files = [file for _, file in batch]
     if planted(Bug.IDENTITY_PER_ATTEMPT):
         files = [
             SmallFile(
@@ -187,6 +193,7 @@ async def _send(
                 ),
                 f.data,
                 f.tags,
+                f.binary,
             )
             for f in files
         ]
@@ -213,11 +220,14 @@ async def _send(
         return {}
     ctx.status.reach.reached(trio.current_time())
     answers: dict[int, fsm.Batched] = {}
-    for (i, identity, _, _), outcome in zip(batch, outcomes, strict=True):
+    for (i, file), outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, str):
-            level = logging.DEBUG if outcome == NO_TAGS else logging.INFO  # the uploader said it
+            said = outcome in (NO_TAGS, NO_BINARY)  # the uploader has logged why, once
             LOGGER.log(
-                level, "%s: not taken in a batch (%s); uploading it alone", identity.path, outcome
+                logging.DEBUG if said else logging.INFO,
+                "%s: not taken in a batch (%s); uploading it alone",
+                file.identity.path,
+                outcome,
             )
         else:
             answers[i] = fsm.Batched(outcome.file_id)

@@ -11,6 +11,7 @@ and the store's ``finish_upload`` inserts them only once.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -30,9 +31,10 @@ from cloud.reading_json import reading_json
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
+    from cloud.ingest.binary_records import BinaryLocation
     from cloud.model import PartInfo, UploadRecord
     from cloud.store.port import Store
 
@@ -48,7 +50,8 @@ def file_id_for(upload_id: str) -> str:
     return IdSource.derived("file", upload_id)
 
 
-def _binary_id(part: PartInfo, upload_id: str, index: int) -> str:
+def binary_id_for(part: PartInfo, upload_id: str, index: int) -> str:
+    """The binary data id of an upload's ``index``-th item, the same at every finish."""
     return IdSource.binary_data_id(
         part.org_id, part.location_id, IdSource.derived("binary", upload_id, str(index))
     )
@@ -149,14 +152,30 @@ def _binary(
         size = os.fstat(f.fileno()).st_size
         locations = list(locate_binary_records(f, staged, header_end, size))
     container = _adopt_staged(store, upload, staged, spool_dir)
+    items = binary_items(locations, ctx, container.sha256, where)
+    return [
+        replace(item, binary_data_id=binary_id_for(part, upload.upload_id, index))
+        for index, item in enumerate(items)
+    ]
+
+
+def binary_items(
+    locations: Sequence[BinaryLocation], ctx: CaptureContext, blob_sha256: str, where: str
+) -> list[BinaryRecord]:
+    """Each record's payload as an item: its byte range of the file stored whole as the
+    blob ``blob_sha256``. Ids are left empty: they derive from the upload id.
+
+    Raises:
+        InvalidArgument: a record's annotations are malformed (names ``where``).
+    """
     out: list[BinaryRecord] = []
-    for index, loc in enumerate(locations):
+    for loc in locations:
         record = loc.record
         mime = ctx.mime_type or MIME_BY_ENUM.get(datasync.MimeType(record.mime_type), "")
         out.append(
             BinaryRecord(
-                binary_data_id=_binary_id(part, upload.upload_id, index),
-                blob=BlobRef(container.sha256, loc.payload_size, loc.payload_offset),
+                binary_data_id="",
+                blob=BlobRef(blob_sha256, loc.payload_size, loc.payload_offset),
                 time_requested_ns=record.time_requested_ns,
                 time_received_ns=record.time_received_ns,
                 mime_type=mime,
@@ -194,7 +213,7 @@ def _arbitrary_file(
     blob = _adopt_staged(store, upload, staged, spool_dir)
     modified = timestamp_ns(md.file_modify_time)
     record = BinaryRecord(
-        binary_data_id=_binary_id(part, upload.upload_id, 0),
+        binary_data_id=binary_id_for(part, upload.upload_id, 0),
         blob=blob,
         time_requested_ns=timestamp_ns(md.file_create_time) or modified,
         time_received_ns=modified,

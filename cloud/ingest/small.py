@@ -1,9 +1,11 @@
-"""``UploadFiles``: many small tabular capture files, whole, in one call and one commit.
+"""``UploadFiles``: many small capture files, whole, in one call and one commit.
 
 The resumable protocol costs three calls and about five fsyncs per file, which
 is what a backlog of thousands of small files paid. A robot sends such files
 whole in one ``UploadFiles`` call instead. Each file is checked here against its
-identity (size, SHA-256) and parsed, in memory. The good ones are then stored in
+identity (size, SHA-256) and parsed, in memory (a binary file's bytes are stored
+as its blob first, as a resumable finish adopts the staged file). The good ones
+are then stored in
 one store transaction (``Store.commit_small_uploads``), exactly once per
 identity, as OpenUpload + WriteChunk + FinishUpload would. A bad file gets an
 error in its own result (its gRPC status name and a message naming it); it
@@ -14,14 +16,22 @@ its header's, as ``OpenUpload``'s metadata tags do.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, final
 
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
+from cloud.ingest.binary_records import locate_binary_records
 from cloud.ingest.convert import context_from_header, labels
-from cloud.ingest.materialize import MAX_RECORD_BYTES, file_id_for, tabular_rows
+from cloud.ingest.materialize import (
+    MAX_RECORD_BYTES,
+    binary_id_for,
+    binary_items,
+    file_id_for,
+    tabular_rows,
+)
 from cloud.model import SmallUpload, TabularJsonRows
 from protos.gen.viam.app.datasync import v1 as datasync
 
@@ -100,7 +110,9 @@ class SmallFileIngest:
         # Nothing to store (a robot asking whether tags apply, or every file bad): no
         # transaction.
         stored = (
-            self._store.commit_small_uploads([item for _, item in ready], file_id_for)
+            self._store.commit_small_uploads(
+                [item for _, item in ready], file_id_for, binary_id_for
+            )
             if ready
             else []
         )
@@ -128,22 +140,29 @@ class SmallFileIngest:
         part = parts.get(identity.part_id)
         if part is None:
             part = parts[identity.part_id] = self._store.resolve_part(who, identity.part_id)
+        path = Path(identity.path)  # only names the file in errors: the bytes are in data
         try:
-            with CaptureFileReader(
-                Path(identity.path),  # only names the file in errors: the bytes are in data
-                data=data,
-                max_record_bytes=MAX_RECORD_BYTES,
-            ) as reader:
+            with CaptureFileReader(path, data=data, max_record_bytes=MAX_RECORD_BYTES) as reader:
                 kind = reader.header.type
-                if kind != datasync.DataType.TABULAR_SENSOR:
-                    raise InvalidArgument(
-                        f"{where}: UploadFiles takes tabular capture files; this one is "
-                        f"{kind.name} (use OpenUpload)"
-                    )
                 ctx = context_from_header(reader.header, added)
-                records = TabularJsonRows(list(tabular_rows(reader, where)))
+                if kind == datasync.DataType.TABULAR_SENSOR:
+                    records = TabularJsonRows(list(tabular_rows(reader, where)))
+                    return SmallUpload(part, identity, ctx, records, self._ids.new_id())
+                header_end = reader.header_end
+            if kind != datasync.DataType.BINARY_SENSOR:
+                raise InvalidArgument(
+                    f"{where}: capture file header type must be TABULAR_SENSOR or "
+                    f"BINARY_SENSOR, got {kind.name}"
+                )
+            found = list(locate_binary_records(io.BytesIO(data), path, header_end, len(data)))
         except CaptureFileError as exc:
             raise InvalidArgument(
                 f"{where}: not a valid capture file at offset {exc.offset}: {exc.reason}"
             ) from None
-        return SmallUpload(part, identity, ctx, records, self._ids.new_id())
+        # The whole file is the blob, as a resumable finish adopts it; each item is its
+        # payload's byte range. Stored before the transaction, as the finish does.
+        blob = self._store.put_blob(data)
+        binary = binary_items(found, ctx, blob.sha256, where)
+        return SmallUpload(
+            part, identity, ctx, TabularJsonRows([]), self._ids.new_id(), binary=binary
+        )

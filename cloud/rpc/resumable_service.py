@@ -76,10 +76,11 @@ class ResumableUploadService(resumable_pb.ResumableUploadServiceBase):
         return resumable_pb.WriteChunkResponse(committed_offset=committed, accepted=accepted)
 
     async def upload_files_wire(self, message: UploadFilesRequestWire) -> UploadFilesResponseWire:
-        """Stores small tabular capture files whole; one result per file, in order.
+        """Stores small capture files whole; one result per file, in order.
 
-        The reply says the files' tags were applied, also to a call with no files
-        (a robot asks that way before it sends tagged files).
+        The reply says the files' tags were applied and binary files are taken,
+        also to a call with no files (a robot asks that way before it sends
+        tagged or binary files).
         """
         files = [
             SmallFileIn(UploadIdentity(f.part_id, f.path, f.size, f.sha256), f.data, f.tags)
@@ -92,6 +93,7 @@ class ResumableUploadService(resumable_pb.ResumableUploadServiceBase):
                 for r in results
             ],
             applies_tags=True,
+            takes_binary=True,
         )
 
     async def finish_upload(

@@ -167,7 +167,10 @@ class Store(Protocol):
         ...
 
     def commit_small_uploads(
-        self, items: Sequence[SmallUpload], file_id_for: Callable[[str], str]
+        self,
+        items: Sequence[SmallUpload],
+        file_id_for: Callable[[str], str],
+        binary_id_for: Callable[[PartInfo, str, int], str],
     ) -> list[UploadRecord]:
         """Stores whole small capture files exactly once, all in one transaction."""
         ...

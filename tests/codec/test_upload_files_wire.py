@@ -40,7 +40,7 @@ from actors.codec import (
     UploadFilesResponseWire,
 )
 from actors.errors import TransientError
-from actors.ports import NO_TAGS, Confirmation, FileIdentity, SmallFile
+from actors.ports import NO_BINARY, NO_TAGS, Confirmation, FileIdentity, SmallFile
 from cloud.rpc._codec import StrictProtoCodec
 from protos.gen.ferry.sync import v1 as pb
 from protos.gen.proto.rpc import v1 as rpc_pb
@@ -244,16 +244,20 @@ def test_googles_encoding_decodes_to_the_same_values(files, replies):
 
 
 @PROPERTY
-@given(replies=st.lists(results, max_size=3), applies=st.booleans())
-def test_applies_tags_is_encoded_as_betterproto2_encodes_it_and_read_back(replies, applies):
-    reply = UploadFilesResponseWire(replies, applies_tags=applies)
+@given(replies=st.lists(results, max_size=3), applies=st.booleans(), binary=st.booleans())
+def test_the_reply_flags_are_encoded_as_betterproto2_encodes_them_and_read_back(
+    replies, applies, binary
+):
+    reply = UploadFilesResponseWire(replies, applies_tags=applies, takes_binary=binary)
     data = reply.SerializeToString()
     reference = reply_to_betterproto(reply)
     reference.applies_tags = applies
+    reference.takes_binary = binary
     assert data == bytes(reference)
     assert UploadFilesResponseWire.FromString(data) == reply
     assert pb.UploadFilesResponse.FromString(data).applies_tags is applies
-    assert google_classes()[1].FromString(data).applies_tags is applies
+    google = google_classes()[1].FromString(data)
+    assert (google.applies_tags, google.takes_binary) == (applies, binary)
 
 
 def test_applies_tags_is_any_non_zero_varint_and_the_last_occurrence_wins():
@@ -497,7 +501,9 @@ MALFORMED_RESPONSES = [
     (b"\x12\x01", f"{RESP}.applies_tags: wire type 2, expected varint (offset 0)"),
     (b"\x10", f"{RESP}.applies_tags: truncated varint (offset 1)"),
     (b"\x10" + b"\xff" * 9 + b"\x7f", f"{RESP}.applies_tags: varint over 64 bits (offset 1)"),
-    (b"\x1a\x01", f"{RESP}.(field 3): length 1 exceeds the bytes left (0) (offset 1)"),
+    (b"\x1a\x01", f"{RESP}.takes_binary: wire type 2, expected varint (offset 0)"),
+    (b"\x18", f"{RESP}.takes_binary: truncated varint (offset 1)"),
+    (b"\x22\x01", f"{RESP}.(field 4): length 1 exceeds the bytes left (0) (offset 1)"),
     (b"\x0c", f"{RESP}.results: group wire type 4 (deprecated) is not supported (offset 0)"),
 ]
 
@@ -635,19 +641,22 @@ class FakeAuth(rpc_pb.AuthServiceBase):
 class BetterprotoUploadFiles(pb.ResumableUploadServiceBase):
     """A betterproto2 server: what the uploader's wire request decodes to there.
 
-    ``applies_tags=False`` is a server from before ``SmallFile.tags``: it says nothing.
+    ``applies_tags=False, takes_binary=False`` is a server from before ``SmallFile.tags``
+    and binary files: it says nothing of either.
     """
 
-    def __init__(self, *, applies_tags: bool = False) -> None:
+    def __init__(self, *, applies_tags: bool = False, takes_binary: bool = False) -> None:
         self.received: list[SmallFileWire] = []
         self.requests: list[list[SmallFileWire]] = []
         self.applies_tags = applies_tags
+        self.takes_binary = takes_binary
 
     async def upload_files(self, message: pb.UploadFilesRequest) -> pb.UploadFilesResponse:
         self.received = from_betterproto(message)
         self.requests.append(self.received)
         return pb.UploadFilesResponse(
             applies_tags=self.applies_tags,
+            takes_binary=self.takes_binary,
             results=[
                 pb.SmallFileResult(upload_id=f"u{i}", file_id=f"f{i}", records=i + 1)
                 if i % 2 == 0
@@ -699,21 +708,23 @@ async def test_the_uploaders_request_decodes_in_betterproto2_and_its_reply_maps_
     ]
 
 
-def tagged_smalls() -> list[SmallFile]:
-    """``smalls()``, the first and the last with walker tags."""
-    files = smalls()
+def newer_smalls() -> list[SmallFile]:
+    """``smalls()``: the first with walker tags, the second plain, the last binary."""
+    first, second, last = smalls()
     return [
-        SmallFile(f.identity, f.data, ("site-a",) if i != 1 else ()) for i, f in enumerate(files)
+        SmallFile(first.identity, first.data, ("site-a",)),
+        second,
+        SmallFile(last.identity, last.data, binary=True),
     ]
 
 
-@pytest.mark.parametrize("applies", [False, True])
-async def test_tagged_files_go_in_upload_files_only_to_a_server_that_applies_tags(applies, caplog):
-    """An older server would store tagged files without their tags: the uploader asks first
-    (a call with no files, once), and then sends it only the untagged files; the tagged
-    ones get ``NO_TAGS`` and go the resumable way."""
-    service = BetterprotoUploadFiles(applies_tags=applies)
-    files = tagged_smalls()
+@pytest.mark.parametrize("newer", [False, True])
+async def test_tagged_and_binary_files_go_only_to_a_server_that_takes_them(newer, caplog):
+    """An older server would store tagged files without their tags and refuses binary
+    ones: the uploader asks first (a call with no files, once), and then sends it only
+    the other files; those get ``NO_TAGS`` or ``NO_BINARY`` and go the resumable way."""
+    service = BetterprotoUploadFiles(applies_tags=newer, takes_binary=newer)
+    files = newer_smalls()
     with running_grpc_server(lambda: [FakeAuth(), service]) as port:
         async with open_aio_loop():
             link = CloudLink(cloud_settings(port))
@@ -728,25 +739,22 @@ async def test_tagged_files_go_in_upload_files_only_to_a_server_that_applies_tag
         for f in files
         for i in [f.identity]
     ]
-    if applies:
+    if newer:
         assert service.requests == [[], wire, wire]
-        assert (
-            first
-            == second
-            == [
-                Confirmation(file_id="f0", records=1),
-                "INVALID_ARGUMENT: bad 1",
-                Confirmation(file_id="f2", records=3),
-            ]
-        )
+        expected = [
+            Confirmation(file_id="f0", records=1),
+            "INVALID_ARGUMENT: bad 1",
+            Confirmation(file_id="f2", records=3),
+        ]
     else:
         assert service.requests == [[], [wire[1]], [wire[1]]]
-        assert first == second == [NO_TAGS, Confirmation(file_id="f0", records=1), NO_TAGS]
-    warned = [r for r in caplog.records if "does not store the tags" in r.getMessage()]
-    assert len(warned) == (0 if applies else 1)
+        expected = [NO_TAGS, Confirmation(file_id="f0", records=1), NO_BINARY]
+    assert first == second == expected
+    warned = [r for r in caplog.records if "older than this robot" in r.getMessage()]
+    assert len(warned) == (0 if newer else 1)
 
 
-async def test_untagged_files_never_make_the_uploader_ask_about_tags():
+async def test_plain_tabular_files_never_make_the_uploader_ask_what_the_server_takes():
     service = BetterprotoUploadFiles()
     with running_grpc_server(lambda: [FakeAuth(), service]) as port:
         async with open_aio_loop():

@@ -14,6 +14,7 @@ import trio
 
 from actors.errors import ResumableUnsupported
 from cloud.model import Filter, PageRequest
+from tests.cli.captures import T0, write_binary
 from tests.sync.world import PRINCIPAL, make_world, running
 
 
@@ -462,6 +463,27 @@ async def test_small_files_with_the_data_managers_tags_still_go_in_batches_with_
     rows = world.store.tabular_by_filter(PRINCIPAL, Filter(), PageRequest(limit=100)).rows
     assert len(rows) == 12
     assert all("site-a" in row.metadata.tags for row in rows)
+
+
+async def test_small_camera_frames_go_in_batches_with_the_tabular_files(autojump_clock, tmp_path):
+    """A binary capture file under the batch budget is sent whole too, and stored once."""
+    world = make_world(tmp_path)
+    frames = world.capture_dir / "rdk_component_camera" / "cam" / "ReadImage"
+    for t in range(6):
+        (frames / str(t)).mkdir(parents=True)
+        write_binary(frames / str(t), bytes([t]) * 2000, wall_ns=T0 + t)
+        world.capture_file(1, t=t)
+    plan = world.plan(threads=1, chunk_bytes=64 * 1024)
+    async with running(world.actor(plan)) as actor:
+        result = await actor.sync_now(wait=True)
+    assert (result.files, result.confirmed) == (12, 12)
+    assert world.net.calls["batch"] == 1
+    assert world.net.calls["open"] == 0
+    assert world.local_files() == []
+    rows = world.store.binary_by_filter(PRINCIPAL, Filter(), PageRequest(limit=100)).rows
+    payloads = sorted(b"".join(world.store.open_blob(row.blob)) for row in rows)
+    assert payloads == [bytes([t]) * 2000 for t in range(6)]
+    assert world.cloud_readings() == 6
 
 
 async def test_an_upload_the_cloud_expired_mid_file_is_opened_again_and_stored_once(

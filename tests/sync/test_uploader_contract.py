@@ -228,6 +228,18 @@ async def test_walker_tags_of_small_files_in_one_call_are_added_as_open_would_ad
     assert tags == {("extra", "t1", "t2"), ("t1", "t2")}
 
 
+async def test_a_small_binary_capture_file_in_one_call_is_stored_as_its_item(env: Env):
+    d = env.root / "camera"
+    d.mkdir(parents=True)
+    frame = sync_file(write_binary(d, b"\xff\xd8" + b"j" * 3000), env.root, FileKind.CAPTURE)
+    small = SmallFile(identity_of(frame), frame.path.read_bytes(), binary=True)
+    [outcome] = await env.uploader().upload_files([small])
+    assert isinstance(outcome, Confirmation)
+    assert outcome.records == 1
+    [row] = env.cloud.binaries()
+    assert b"".join(env.cloud.server.store.open_blob(row.blob)) == b"\xff\xd8" + b"j" * 3000
+
+
 async def test_a_corrupt_capture_file_is_permanent_and_names_the_offset(env: Env):
     file = env.capture(10)
     data = bytearray(file.path.read_bytes())

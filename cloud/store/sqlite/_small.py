@@ -19,7 +19,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cloud.model import UploadKind, UploadRecord, UploadStatus
-from cloud.store.sqlite._readings import _context_id, _encoded, _insert_tabular
+from cloud.reading_json import compact as _compact
+from cloud.store.sqlite._readings import (
+    _context_id,
+    _encoded,
+    _insert_binary,
+    _insert_tabular,
+)
 from cloud.store.sqlite._uploads import (
     _SAFE_ID,
     _check_identity,
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cloud.model import CaptureContext, PartInfo, SmallUpload
+    from cloud.store.sqlite._blobs import BlobDir
     from cloud.store.sqlite._db import Database
     from cloud.store.sqlite._running_hash import RunningHashes
 
@@ -41,22 +48,28 @@ class SmallUploadsMixin:
     """``commit_small_uploads`` for ``SqliteStore``."""
 
     _db: Database
+    _blobs: BlobDir
     _staging: Path
     _wall_ns: Callable[[], int]
     _running: RunningHashes
 
     def commit_small_uploads(
-        self, items: Sequence[SmallUpload], file_id_for: Callable[[str], str]
+        self,
+        items: Sequence[SmallUpload],
+        file_id_for: Callable[[str], str],
+        binary_id_for: Callable[[PartInfo, str, int], str],
     ) -> list[UploadRecord]:
-        """Stores each item's readings exactly once, all in one transaction.
+        """Stores each item's readings or binary items exactly once, all in one transaction.
 
         Returns each item's upload record (FINISHED), in order; an item whose
         upload was already finished is returned as stored, with nothing
-        inserted. ``file_id_for`` names a new upload's file id from its id.
+        inserted. ``file_id_for`` names a new upload's file id from its id, and
+        ``binary_id_for`` its binary items' ids (part, upload id, index).
 
         Raises:
             InvalidArgument: an identity is malformed or names another part, or
                 a record is not JSON-like (nothing is stored).
+            FailedPrecondition: a binary item's blob is not stored.
             ValueError: a ``new_upload_id`` is not a plain file name.
         """
         for item in items:
@@ -80,16 +93,25 @@ class SmallUploadsMixin:
                 upload_id = item.new_upload_id if found is None else found.upload_id
                 file_id = file_id_for(upload_id)
                 context_id = None
-                if rows:
+                if rows or item.binary:
                     context_id = contexts.get((part, item.ctx))
                     if context_id is None:
                         context_id = contexts[part, item.ctx] = _context_id(conn, part, item.ctx)
                 count = _insert_tabular(conn, part, item.ctx, rows, synced, file_id, context_id)
+                ids = tuple(binary_id_for(part, upload_id, i) for i in range(len(item.binary)))
+                for binary_id, binary in zip(ids, item.binary, strict=True):
+                    assert context_id is not None  # looked up above for binary items
+                    named = replace(binary, binary_data_id=binary_id)
+                    _insert_binary(
+                        conn, self._blobs, part, item.ctx, context_id, named, synced, file_id
+                    )
+                count += len(ids)
                 if found is None:
                     conn.execute(
                         "INSERT INTO uploads (upload_id, org_id, part_id, path, size, sha256, "
                         "kind, metadata, committed_offset, status, created_ns, finished_ns, "
-                        "file_id, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "file_id, binary_data_ids, records) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             upload_id,
                             *key,
@@ -100,6 +122,7 @@ class SmallUploadsMixin:
                             synced,
                             synced,
                             file_id,
+                            _compact(list(ids)),
                             count,
                         ),
                     )
@@ -113,17 +136,18 @@ class SmallUploadsMixin:
                         status=UploadStatus.FINISHED,
                         created_ns=synced,
                         file_id=file_id,
+                        binary_data_ids=ids,
                         records=count,
                     )
                 else:
-                    _mark_finished(conn, upload_id, ident.size, file_id, (), count, synced)
+                    _mark_finished(conn, upload_id, ident.size, file_id, ids, count, synced)
                     staged.append(upload_id)
                     record = replace(
                         found,
                         committed_offset=ident.size,
                         status=UploadStatus.FINISHED,
                         file_id=file_id,
-                        binary_data_ids=(),
+                        binary_data_ids=ids,
                         records=count,
                     )
                 out.append(record)

@@ -1,9 +1,10 @@
-"""``UploadFiles`` (cloud/ingest/small.py): many small tabular files, one call, one commit.
+"""``UploadFiles`` (cloud/ingest/small.py): many small capture files, one call, one commit.
 
-Guarantees: every reading of every good file is stored exactly once, also when
-the same batch comes again (a lost answer) or a file was already begun or
-finished through the resumable calls; a bad file gets its own error naming it
-and never costs the others; an oversized call is refused whole.
+Guarantees: every reading (or binary item) of every good file is stored exactly
+once, also when the same batch comes again (a lost answer) or a file was already
+begun or finished through the resumable calls; a binary file's item holds its
+bytes; tags sent with a file join its header's; a bad file gets its own error
+naming it and never costs the others; an oversized call is refused whole.
 """
 
 from __future__ import annotations
@@ -84,13 +85,11 @@ def test_a_file_begun_or_finished_through_the_resumable_calls_is_stored_once(wor
 def test_a_bad_file_gets_its_own_error_and_the_others_are_stored(world, tmp_path):
     good = batch(tmp_path, 2)
     data = small_file(tmp_path, 900)
-    binary = write_binary(tmp_path, b"jpeg bytes").read_bytes()
     corrupt = data[:-2]
     bad = [
         SmallFileIn(UploadIdentity("part-1", "wrong-hash.capture", len(data), b"\0" * 32), data),
         SmallFileIn(ident(data, "short.capture"), data[:-1]),
         SmallFileIn(ident(corrupt, "torn.capture"), corrupt),
-        SmallFileIn(ident(binary, "camera/c/ReadImage/x.capture"), binary),
         SmallFileIn(
             UploadIdentity("part-x", "p.capture", len(data), hashlib.sha256(data).digest()), data
         ),
@@ -101,14 +100,13 @@ def test_a_bad_file_gets_its_own_error_and_the_others_are_stored(world, tmp_path
     )
     assert results[0].error == results[-1].error == ""
     codes = [r.error_code for r in results[1:-1]]
-    assert codes == ["INVALID_ARGUMENT"] * 4 + ["PERMISSION_DENIED", "INVALID_ARGUMENT"]
+    assert codes == ["INVALID_ARGUMENT"] * 3 + ["PERMISSION_DENIED", "INVALID_ARGUMENT"]
     messages = [r.error for r in results[1:-1]]
     assert "do not hash" in messages[0]
     assert "identity.size" in messages[1]
     assert "torn.capture" in messages[2]
     assert "offset" in messages[2]
-    assert "use OpenUpload" in messages[3]
-    assert messages[5] == "file 'long-tag.capture' tags[1]: longer than 1024 characters"
+    assert messages[4] == "file 'long-tag.capture' tags[1]: longer than 1024 characters"
     assert stored(world) == sorted([*range(5), *range(100, 105)])
 
 
@@ -139,3 +137,49 @@ def test_a_call_with_no_files_stores_nothing(world):
     """A robot asks whether the server applies tags with an empty call: it changes nothing."""
     assert world.ingest.upload_files(ROBOT, []) == []
     assert stored(world) == []
+
+
+def binary_file(tmp_path: Path, payload: bytes, name: str) -> SmallFileIn:
+    d = tmp_path / name
+    d.mkdir()
+    data = write_binary(d, payload).read_bytes()
+    return SmallFileIn(ident(data, f"camera/cam/ReadImage/{name}.capture"), data, ("site-a",))
+
+
+def test_a_binary_capture_file_becomes_its_item_once_with_its_bytes_and_tags(world, tmp_path):
+    """A camera frame sent whole is stored as a resumable finish would store it."""
+    frame = binary_file(tmp_path, bytes(range(256)) * 40, "frame")
+    tabular = batch(tmp_path, 1)[0]
+    first = world.ingest.upload_files(ROBOT, [frame, tabular])
+    assert [(r.error, r.records) for r in first] == [("", 1), ("", 5)]
+    record = world.store.get_upload("org-a", first[0].upload_id)
+    assert record.status is UploadStatus.FINISHED
+    [row] = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    assert b"".join(world.store.open_blob(row.blob)) == bytes(range(256)) * 40
+    assert (row.metadata.component_name, row.file_ext) == ("cam", ".jpeg")
+    assert set(row.metadata.tags) >= {"site-a"}
+    assert world.ingest.upload_files(ROBOT, [frame]) == first[:1]  # a lost answer
+    assert len(world.store.binary_by_filter(ROBOT, Filter(), PageRequest(limit=10)).rows) == 1
+
+
+def test_a_binary_file_begun_through_write_chunk_is_finished_once_by_a_batch(world, tmp_path):
+    frame = binary_file(tmp_path, b"\xff\xd8" * 3000, "begun")
+    up = world.ingest.open(ROBOT, frame.identity, UploadKind.CAPTURE_FILE, b"")
+    world.ingest.write(ROBOT, up.upload_id, 0, frame.data[:100], zlib.crc32(frame.data[:100]))
+    [result] = world.ingest.upload_files(ROBOT, [frame])
+    assert (result.upload_id, result.records) == (up.upload_id, 1)
+    assert not (world.store._staging / up.upload_id).exists()
+    finished = world.ingest.finish(ROBOT, up.upload_id, frame.identity.sha256)
+    assert finished.binary_data_ids == world.store.get_upload("org-a", up.upload_id).binary_data_ids
+    assert len(world.store.binary_by_filter(ROBOT, Filter(), PageRequest(limit=10)).rows) == 1
+
+
+def test_a_binary_file_with_a_broken_record_is_refused_naming_the_offset(world, tmp_path):
+    good = binary_file(tmp_path, b"jpeg" * 100, "good")
+    torn = good.data[:-5]
+    bad = SmallFileIn(ident(torn, "camera/cam/ReadImage/torn.capture"), torn)
+    [result] = world.ingest.upload_files(ROBOT, [bad])
+    assert result.error_code == "INVALID_ARGUMENT"
+    assert "torn.capture" in result.error
+    assert "offset" in result.error
+    assert not world.store.binary_by_filter(ROBOT, Filter(), PageRequest(limit=10)).rows

@@ -246,7 +246,8 @@ default_message_pool.register_message("ferry.sync.v1", "SmallFileResult", SmallF
 class UploadFilesRequest(betterproto2.Message):
     files: "list[SmallFile]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
-    Tabular capture files (UPLOAD_KIND_CAPTURE_FILE), in the order of the results.
+    Whole capture files (UPLOAD_KIND_CAPTURE_FILE), tabular or binary, in the
+    order of the results.
     """
 
 
@@ -265,6 +266,13 @@ class UploadFilesResponse(betterproto2.Message):
     server skips that field and would store the files without their tags, so
     a robot sends tagged files in UploadFiles only to a server that said so
     (it asks with a call carrying no files).
+    """
+
+    takes_binary: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Set by servers that store binary capture files sent here. An older server
+    answers each one INVALID_ARGUMENT, so a robot sends them only to a server
+    that said so.
     """
 
 
