@@ -17,9 +17,10 @@ cloud's store must hold exactly the readings / binary items written.
    chunks): readings/s. Goal: >= 50,000 readings/s.
 3. Peak RSS of this process (psutil, sampled every 50 ms) while draining a small
    and a large backlog of the same files. Goal: flat (O(threads), not O(files)).
+4. A backlog of small binary files (camera frames, 20 KiB): files/s, reported.
 
 Run: python -m bench.sync [--quick] [--backlog-files N] [--binary-mib N] [--binary-files N]
-     [--only binary|tabular] [--tags TAG,...]
+     [--only binary|tabular|frames] [--tags TAG,...] [--frames N] [--frame-kib K]
 """
 
 from __future__ import annotations
@@ -418,6 +419,31 @@ def rss_flat(
     return RssFlat(small, large, readings, got_small, got_large, allowance)
 
 
+def frames_rows(root: Path, args: argparse.Namespace) -> list[Row]:
+    """A backlog of small binary files (camera frames): files/s, and the calls they took."""
+    caps = root / "caps-frames"
+    write_binaries(caps, args.frames, args.frame_kib * 1024)
+    with serving(root / "cloud-frames") as cloud:
+        server, agent = cpu_seconds(cloud.pid), cpu_seconds()
+        got = drain(caps, cloud, threads=args.threads, chunk=MIB)
+        server, agent = cpu_seconds(cloud.pid) - server, cpu_seconds() - agent
+    verify(f"frames {args.frames}", caps, cloud, got, args.frames, (0, args.frames))
+    n = args.frames
+    print(
+        f"  frames: {n} x {args.frame_kib} KiB, {got.seconds:.1f} s; CPU per file: "
+        f"cloud {1e6 * server / n:,.0f} µs, robot {1e6 * agent / n:,.0f} µs"
+    )
+    return [
+        (
+            f"frame backlog {n:,} x {args.frame_kib} KiB, {args.threads} thr",
+            f"{n / got.seconds:,.0f} files/s",
+            "",
+            "",
+            "info",
+        )
+    ]
+
+
 def tabular_rows(root: Path, args: argparse.Namespace) -> list[Row]:
     """The table rows of the tabular backlog: drain rate and peak RSS, small vs large."""
     r = rss_flat(
@@ -499,7 +525,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--readings", type=int, default=20, help="readings per tabular file")
     parser.add_argument("--collectors", type=int, default=4, help="sensor dirs of the backlog")
     parser.add_argument("--threads", type=int, default=max(1, cpus // 2), help="sync threads")
-    parser.add_argument("--only", choices=("binary", "tabular"), help="run one group")
+    parser.add_argument("--only", choices=("binary", "tabular", "frames"), help="run one group")
+    parser.add_argument("--frames", type=int, default=1000, help="small binary files")
+    parser.add_argument("--frame-kib", type=int, default=20, help="size of one frame")
     parser.add_argument(
         "--tags",
         type=lambda text: tuple(t for t in text.split(",") if t),
@@ -521,9 +549,11 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-sync-") as tmp:
         root = Path(tmp)
-        if args.only != "binary":
+        if args.only in (None, "tabular"):
             rows += tabular_rows(root, args)
-        if args.only != "tabular":
+        if args.only in (None, "frames"):
+            rows += frames_rows(root, args)
+        if args.only in (None, "binary"):
             for chunk in (MIB, 2 * MIB):
                 rows += binary_rows(root, args, chunk)
     print(f"{'metric':<44} {'Ferry':>16} {'reference':>22} {'ratio':>10}  goal")
