@@ -31,6 +31,7 @@ from actors.sync.batch import (
     run_batch,
 )
 from actors.sync.files import retry_failed
+from actors.sync.future_mtimes import FutureMtimes
 from actors.sync.limiter import BandwidthLimiter
 from actors.sync.scan import ScanRules, walk_ready
 from actors.sync.seams import Links, Pass, PassResult, SyncSeams
@@ -71,6 +72,7 @@ class SyncActor:
         self._seams = seams
         self.status = SyncStatus()
         self._claims: dict[Path, list[Pass]] = {}
+        self._future = FutureMtimes()  # arbitrary files written before the clock stepped back
         self._generation = trio.CancelScope()
         self._requests_send, self._requests = trio.open_memory_channel[Pass | None](16)
         self._last_manual: Pass | None = None
@@ -351,7 +353,9 @@ class SyncActor:
             LOGGER.warning("the writer did not finish its open files within %g s", ROTATE_TIMEOUT_S)
         self.status.counters.passes += 1
         self.status.last_pass_wall_ns = seams.clock.now_ns()
-        found = walk_ready(rules, seams.fs, seams.runner, seams.clock, skip=self._claims)
+        found = walk_ready(
+            rules, seams.fs, seams.runner, seams.clock, skip=self._claims, future=self._future
+        )
         async with aclosing(found):
             async for file in found:
                 await self._hand_out(pass_, file, send)

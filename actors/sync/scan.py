@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from actors.ports import BlockingRunner, FileSystem, WallClock
+    from actors.sync.future_mtimes import FutureMtimes
 
 LOGGER = logging.getLogger("ferry.sync.scan")
 
@@ -151,16 +152,25 @@ def ready_file(
     entry: DirEntry,
     path: Path,
     now_ns: int,
+    future: FutureMtimes | None = None,
 ) -> SyncFile | None:
     """The ``SyncFile`` for a listed file, or None if it is not ready.
 
     ``segments`` are the directories between ``root`` and the file. Capture files
     get the data manager's tags (their header carries their own); arbitrary
-    files add the tags and dataset ids their path names (spec §2.6).
+    files add the tags and dataset ids their path names (spec §2.6). An
+    arbitrary file whose mtime is ahead of ``now_ns`` (the clock stepped back)
+    is judged by ``future`` instead, if given.
     """
     kind = file_kind(entry.name)
-    if kind is None or not is_ready(
-        kind, entry.size, entry.mtime_ns, now_ns, rules.file_last_modified_ns
+    if kind is None:
+        return None
+    threshold = rules.file_last_modified_ns
+    if not is_ready(kind, entry.size, entry.mtime_ns, now_ns, threshold) and not (
+        future is not None
+        and entry.size > 0
+        and entry.mtime_ns > now_ns
+        and future.ready(path, entry.size, entry.mtime_ns, threshold)
     ):
         return None
     tags = rules.tags
@@ -192,6 +202,7 @@ async def walk_ready(
     *,
     skip: Container[Path] = (),
     log: RateLimitedLog | None = None,
+    future: FutureMtimes | None = None,
 ) -> AsyncGenerator[SyncFile, None]:
     """Yields every file ready to sync, lazily, one directory listing at a time.
 
@@ -210,6 +221,8 @@ async def walk_ready(
         clock: wall time for file ages and for throttling warnings.
         skip: paths in progress elsewhere (checked as each file is yielded).
         log: pass one that outlives the walk to throttle warnings across walks.
+        future: pass one that outlives the walk to sync files whose mtime is
+            ahead of the clock (``actors.sync.future_mtimes``).
 
     Example::
 
@@ -241,9 +254,11 @@ async def walk_ready(
                 segments = (*frame.segments, entry.name)
                 await _push(stack, path, segments, fs, runner, clock, log)
                 continue
-            found = ready_file(rules, root, frame.segments, entry, path, frame.now_ns)
+            found = ready_file(rules, root, frame.segments, entry, path, frame.now_ns, future)
             if found is not None and path not in skip:
                 yield found
+    if future is not None:
+        future.end_walk()
 
 
 async def _push(

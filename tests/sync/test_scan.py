@@ -23,6 +23,7 @@ from actors.adapters.runner import InlineRunner
 from actors.ports import DirEntry, FileKind, SyncFile
 from actors.ratelimit import RateLimitedLog
 from actors.sync import scan
+from actors.sync.future_mtimes import FutureMtimes
 from actors.sync.scan import (
     ScanRules,
     file_kind,
@@ -380,3 +381,43 @@ async def test_the_walk_lists_lazily_one_directory_at_a_time(tmp_path: Path):
         rest = [f async for f in walker]
     assert len(rest) == 5
     assert len(fs.listed) == len(set(fs.listed)) == 10
+
+
+async def walk_future(rules: ScanRules, future: FutureMtimes) -> list[str]:
+    with trio.fail_after(GUARD_S):
+        found = walk_ready(rules, OsFileSystem(), InlineRunner(), FakeWallClock(), future=future)
+        return [f.path.name async for f in found]
+
+
+async def test_a_file_from_before_the_clock_stepped_back_is_synced_once_left_alone(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+):
+    """An mtime ahead of the wall clock means the clock stepped back since the last write:
+    the file is ready once walks see it unchanged for the threshold on Trio's clock,
+    not once the wall clock catches up (hours or days later)."""
+    ahead = put(tmp_path / "before-the-step.txt", age_ns=-27 * 3600 * SECOND)
+    rules = rules_for(tmp_path)
+    future = FutureMtimes()
+    assert await walk_future(rules, future) == []  # first seen now
+    await trio.sleep(MIN_AGE / SECOND / 2)
+    assert await walk_future(rules, future) == []
+    os.utime(ahead, ns=(T0 + 3600 * SECOND, T0 + 3600 * SECOND))  # touched: the wait restarts
+    assert await walk_future(rules, future) == []
+    await trio.sleep(MIN_AGE / SECOND * 0.75)
+    assert await walk_future(rules, future) == []
+    await trio.sleep(MIN_AGE / SECOND * 0.25)
+    assert await walk_future(rules, future) == ["before-the-step.txt"]
+    assert await walk(rules) == []  # the wall clock alone never finds it ready
+
+
+async def test_future_mtimes_forget_files_a_walk_no_longer_meets(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+):
+    ahead = put(tmp_path / "ahead.txt", age_ns=-3600 * SECOND)
+    put(tmp_path / "old.txt")
+    future = FutureMtimes()
+    assert await walk_future(rules_for(tmp_path), future) == ["old.txt"]
+    assert len(future) == 1  # only the file ahead of the clock is remembered
+    ahead.unlink()
+    await walk_future(rules_for(tmp_path), future)
+    assert len(future) == 0
