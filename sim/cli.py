@@ -1,6 +1,6 @@
 """``ferry sim``: one deterministic simulated run, or a sweep of seeds, judged by the checker.
 
-Exit status 0 when every run kept guarantees 1-5, 1 on any violation, 2 on a
+Exit status 0 when every run kept guarantees 1-6, 1 on any violation, 2 on a
 usage error. A violation prints the seed, the virtual time, the last events of
 the trace and the command that replays it.
 """
@@ -149,7 +149,7 @@ def render(report: SimReport) -> str:
         f"  trace hash           {report.trace_hash} ({report.events} events)",
     ]
     if report.ok:
-        lines.append("  OK: guarantees 1-5 held")
+        lines.append("  OK: guarantees 1-6 held")
         return "\n".join(lines)
     lines.append(f"  VIOLATIONS: {len(report.violations)}")
     for v in report.violations[:3]:

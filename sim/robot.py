@@ -49,7 +49,9 @@ LOGGER = logging.getLogger("ferry.sim")
 SENSOR_API = "rdk:component:sensor"
 CAMERA_API = "rdk:component:camera"
 CAMERA_HZ = 0.1
-IMAGE_BYTES = 8 * 1024
+IMAGE_BYTES = (4 * 1024, 12 * 1024)
+"""Each image's size is drawn from this range: a file under one chunk goes in an
+``UploadFiles`` batch, a larger one the resumable way, so both paths meet the faults."""
 CHUNK_BYTES = 8192
 ROBOT_TAG = "sim-robot"
 """The data manager's tag: every reading and file the robot syncs must reach the cloud with it
@@ -144,7 +146,7 @@ class SimCamera(_SimComponent):
     async def capture(self, method: str, params: Mapping[str, JsonValue]) -> Captured:
         seq = await self._production.next_seq(self._name)
         head = f"{self._name}#{seq}\n".encode()
-        body = self._rng.randbytes(IMAGE_BYTES - len(head))
+        body = self._rng.randbytes(self._rng.randint(*IMAGE_BYTES) - len(head))
         return [Binary(head + body, "image/jpeg")]
 
 

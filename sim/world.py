@@ -8,7 +8,7 @@ The run has two phases. During the *fault phase* (``hours`` long) the robot
 captures while the fault schedule strikes. Then the *heal phase*: faults stop,
 crashed processes come back, components stop producing, and the world runs
 until every finished file is synced (liveness) or ``heal_hours`` pass. The
-checker then judges guarantees 1-5.
+checker then judges guarantees 1-6.
 
 Determinism: every random choice comes from ``Random(seed)`` (split into one
 stream per part of the world), wall time is ``EPOCH0 + trio.current_time()``
