@@ -34,6 +34,9 @@ class Bug(Enum):
     """Retry waits keep doubling past the one-hour cap."""
     UNCOUNTED_RETENTION = "uncounted-retention"
     """The disk-full policy deletes a file without logging or counting it."""
+    UNSYNCED_DIRS = "unsynced-dirs"
+    """New directories are never fsynced into their parents, so a power cut can take
+    a capture directory with its finished files."""
 
 
 _PLANTED: ContextVar[frozenset[Bug]] = ContextVar("ferry_planted_bugs", default=frozenset())

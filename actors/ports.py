@@ -83,8 +83,12 @@ class FileSystem(Protocol):
         """Removes a file."""
         ...
 
-    def makedirs(self, path: Path) -> None:
-        """Creates a directory and its parents (mode 0700); no error if it exists."""
+    def makedirs(self, path: Path) -> list[Path]:
+        """Creates a directory and its missing parents (mode 0700); no error if it exists.
+
+        Returns the directories it created, outermost first. Their entries are not
+        yet durable: ``actors.durable_dirs.ensure_dir`` fsyncs each into its parent.
+        """
         ...
 
     def exists(self, path: Path) -> bool:

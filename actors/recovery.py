@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
 from actors.codec import FAILED_DIR, PROG_EXT, SKIPPED_DIRS, CorruptCaptureFile, recover_prog
+from actors.durable_dirs import ensure_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -115,7 +116,7 @@ def recover_capture_dir(capture_dir: Path, fs: FileSystem) -> RecoveryReport:
 def move_to_failed(root: Path, path: Path, reason: str, fs: FileSystem) -> Path:
     """Moves ``path`` to ``<root>/failed/<relative path>`` and writes ``<name>.reason``."""
     target = root / FAILED_DIR / path.relative_to(root)
-    fs.makedirs(target.parent)
+    ensure_dir(fs, target.parent)
     n = 1
     while fs.exists(target):
         target = target.with_name(f"{path.stem}-{n}{path.suffix}")

@@ -130,6 +130,8 @@ class Checker:
         self._handler = _RetentionLog(self.books, self)
         self._keys: dict[Path, tuple[int, list[str]]] = {}
         """Size and reading keys of each finished file, until it is deleted."""
+        self._deleted: set[tuple[int, bytes]] = set()
+        """The contents (size, SHA-256) of the files deleted so far."""
 
     def violate(self, guarantee: str, message: str) -> None:
         """Records a violation now (the run goes on; the report lists the first ones)."""
@@ -156,6 +158,30 @@ class Checker:
         for key in keys:
             self.books.captured.setdefault(key, rel)
 
+    def power_lost(self) -> None:
+        """A power cut interrupts each file the cloud finished but the robot has not deleted.
+
+        Guarantee 4 allows such a file one chunk more: an ``UploadFiles`` batch sends
+        a small file whole again after a restart (the cloud knows it and keeps one
+        copy), where a resumable upload would ask first and send nothing.
+        """
+        interruptions = self._net.interruptions
+        for content in self._net.finished - self._deleted:
+            interruptions[content] += 1
+
+    def resurrected(self, path: Path) -> None:
+        """A deletion a power cut undid: it no longer counts, and the file is known again."""
+        self._deleted.discard((path.stat().st_size, file_sha256(path)))
+        rel = self.rel(path)
+        deletions = self.books.deletions
+        for i in range(len(deletions) - 1, -1, -1):
+            if deletions[i].rel == rel:
+                deletion = deletions.pop(i)
+                if path.name.endswith(CAPTURE_EXT):
+                    self._keys[path] = (path.stat().st_size, deletion.keys)
+                break
+        self._trace.event("disk", f"back {rel}")
+
     def dropped(self, path: Path, key: str) -> None:
         """An arbitrary file another program put in the capture dir; ``key`` is its first line."""
         self.books.captured.setdefault(key, self.rel(path))
@@ -172,6 +198,7 @@ class Checker:
             line = _first_line(path)
             keys = [line] if line.startswith(FILE_KEY_PREFIX) else []
         confirmed = content in self._net.finished
+        self._deleted.add(content)
         rel = self.rel(path)
         self.books.deletions.append(Deletion(rel, trio.current_time(), keys, confirmed))
         self._trace.event("disk", f"delete {rel} confirmed={confirmed}")

@@ -23,6 +23,8 @@ EXIT_USAGE = 2
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds ``ferry sim``."""
+    from actors.planted import Bug  # small: no simulator import for ``ferry --help``
+
     parser = subparsers.add_parser(
         "sim",
         help="run the deterministic simulator (faults, invariants)",
@@ -49,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="BUG",
         help="switch on a planted bug (repeatable), to see the checker catch it: "
-        "delete-before-confirm, ignore-committed-offset, rename-before-fsync, "
-        "identity-per-attempt, backoff-without-cap, uncounted-retention",
+        + ", ".join(bug.value for bug in Bug),
     )
     parser.add_argument(
         "--heal-hours", type=float, default=2.0, help="longest heal phase (default 2)"
@@ -132,7 +133,8 @@ def render(report: SimReport) -> str:
         f"ferry sim: seed {c.seed}, {c.hours:g} h, {c.collectors} collectors"
         + (f", PLANTED: {planted}" if planted else ""),
         f"  faults injected      {sum(report.faults.values())} ({faults})",
-        f"  robot crashes        {report.robot_crashes} ({report.torn_bytes} torn bytes)",
+        f"  robot crashes        {report.robot_crashes} ({report.torn_bytes} torn bytes,"
+        f" unsynced directory changes undone: {report.extra.get('lost_dir_entries', 0)})",
         f"  cloud crashes        {report.cloud_crashes}",
         f"  readings produced    {report.produced}",
         f"  files dropped        {report.extra.get('files_dropped', 0)} (arbitrary files)",

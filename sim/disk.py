@@ -6,6 +6,12 @@ What the simulation adds to the real files:
   (``Disk.power_cut``) keeps a random prefix of each file's unsynced tail, so a
   ``.prog`` can end in a torn record and a file renamed before its fsync can lose
   its end;
+- **directory entries**: a create, rename, unlink or mkdir is durable only once
+  its directory is fsynced (the strict POSIX rule, not ext4's kinder journal). A
+  power cut keeps a random prefix of each directory's changes since its last
+  fsync and undoes the rest, newest first: a created file or directory vanishes
+  (a directory with everything in it), a renamed file takes its old name back, and
+  a deleted file returns;
 - **capacity**: a disk-fill fault makes writes short or fail with ``ENOSPC``,
   and ``SimDiskUsage`` reports the same numbers to the retention actor;
 - **slowness**: ``SimRunner`` makes every blocking call take simulated time;
@@ -20,6 +26,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, TypeVarTuple, Unpack, final
 
 import trio
@@ -43,6 +52,28 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 _MIN_TOTAL = 256 << 10
+_GRAVES = ".graves"
+"""Below the disk's root (outside the capture dir): deleted files wait there until durably gone."""
+
+
+class _Kind(Enum):
+    CREATE = "create"
+    RENAME = "rename"
+    UNLINK = "unlink"
+    MKDIR = "mkdir"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One directory-entry change not yet made durable by an fsync of its directory."""
+
+    seq: int
+    kind: _Kind
+    path: Path
+    """The name that appeared (create, mkdir, a rename's target) or went (unlink)."""
+    other: Path | None = None
+    """A rename's old name; where an unlinked file waits (its grave)."""
 
 
 class RobotCrashed(BaseException):
@@ -79,6 +110,12 @@ class DiskObserver(Protocol):
     def survived_power_cut(self, path: Path, durable: int) -> None:
         """A ``.prog`` kept at least its first ``durable`` bytes through a power cut."""
 
+    def power_lost(self) -> None:
+        """A power cut begins (before any file is torn or entry undone)."""
+
+    def resurrected(self, path: Path) -> None:
+        """``path``, deleted before its directory was fsynced, is back after a power cut."""
+
 
 @final
 class Disk:
@@ -104,6 +141,10 @@ class Disk:
         self.data = 0
         self._durable: dict[Path, int] = {}
         """Files with bytes not yet fsynced, and how many of their bytes are durable."""
+        self._journal: dict[Path, list[_Change]] = {}
+        """Per directory, its entry changes since it was last fsynced, oldest first."""
+        self._seq = 0
+        self.lost_entries = 0
         self.torn_bytes = 0
         self.enospc = 0
 
@@ -130,7 +171,9 @@ class Disk:
         self._trace.event("disk", f"unfill data={self.data}")
 
     def power_cut(self) -> None:
-        """Tears every unsynced tail at a random point, then tells the checker what survived."""
+        """Undoes unsynced entry changes, tears unsynced tails, tells the checker what survived."""
+        self.observer.power_lost()
+        self._lose_unsynced_entries()
         for path in sorted(self._durable):
             durable = self._durable[path]
             try:
@@ -148,6 +191,55 @@ class Disk:
             self.observer.survived_power_cut(path, self._durable[path])
         self._durable.clear()
 
+    def _lose_unsynced_entries(self) -> None:
+        lost: list[_Change] = []
+        for directory in sorted(self._journal):
+            changes = self._journal[directory]
+            keep = self._rng.randint(0, len(changes))
+            self._made_durable(changes[:keep])
+            lost.extend(changes[keep:])
+        self._journal.clear()
+        lost.sort(key=_seq, reverse=True)
+        for change in lost:
+            self.lost_entries += 1
+            self._trace.event("disk", f"lost {change.kind.value} {self.rel(change.path)}")
+            self._undo(change)
+
+    def _undo(self, change: _Change) -> None:
+        path, other = change.path, change.other
+        if change.kind is _Kind.CREATE:
+            if os.path.isfile(path):
+                self.data -= os.path.getsize(path)
+                os.unlink(path)
+                self._durable.pop(path, None)
+        elif change.kind is _Kind.RENAME:
+            assert other is not None
+            if os.path.lexists(path) and os.path.isdir(other.parent) and not os.path.lexists(other):
+                os.rename(path, other)
+                if path in self._durable:
+                    self._durable[other] = self._durable.pop(path)
+        elif change.kind is _Kind.UNLINK:
+            assert other is not None
+            if os.path.isdir(path.parent) and not os.path.lexists(path):
+                os.rename(other, path)
+                self.data += os.path.getsize(path)
+                self.observer.resurrected(path)
+            else:
+                os.unlink(other)
+        elif os.path.isdir(path):  # MKDIR: the directory goes with everything in it
+            for parent, _, names in os.walk(path):
+                for name in names:
+                    self.data -= os.path.getsize(os.path.join(parent, name))
+            shutil.rmtree(path)
+            for inside in [p for p in self._durable if path in p.parents]:
+                del self._durable[inside]
+
+    def _made_durable(self, changes: list[_Change]) -> None:
+        for change in changes:
+            if change.kind is _Kind.UNLINK:
+                assert change.other is not None
+                os.unlink(change.other)
+
     def rel(self, path: Path) -> str:
         """``path`` relative to the disk's root (the trace never holds temp paths)."""
         try:
@@ -157,8 +249,27 @@ class Disk:
 
     # ------------------------------------------------------------ bookkeeping
 
+    def _changed(self, kind: _Kind, path: Path, other: Path | None = None) -> None:
+        self._seq += 1
+        change = _Change(self._seq, kind, path, other)
+        self._journal.setdefault(path.parent, []).append(change)
+
+    def _dir_synced(self, directory: Path) -> None:
+        changes = self._journal.pop(directory, None)
+        if changes:
+            self._made_durable(changes)
+
+    def _bury(self, path: Path) -> None:
+        """Unlinks ``path`` for now: the file waits in a grave until the unlink is durable."""
+        graves = self.root / _GRAVES
+        graves.mkdir(exist_ok=True)
+        grave = graves / f"{self._seq + 1}-{path.name}"
+        os.rename(path, grave)
+        self._changed(_Kind.UNLINK, path, grave)
+
     def _created(self, path: Path) -> None:
         self._durable[path] = 0
+        self._changed(_Kind.CREATE, path)
 
     def _wrote(self, path: Path, n: int) -> None:
         self.data += n
@@ -171,6 +282,7 @@ class Disk:
     def _renamed(self, src: Path, dst: Path) -> None:
         if src in self._durable:
             self._durable[dst] = self._durable.pop(src)
+        self._changed(_Kind.RENAME, dst, src)
 
     def _removed(self, path: Path, size: int) -> None:
         self.data -= size
@@ -237,6 +349,9 @@ class SimFileSystem:
 
     def rename(self, src: Path, dst: Path) -> None:
         self._inc.check()
+        if os.path.lexists(dst) and os.path.lexists(src):  # the replaced file's unlink
+            self._disk._removed(dst, self._os.size(dst))
+            self._disk._bury(dst)
         self._os.rename(src, dst)
         self._disk._renamed(src, dst)
         if src.name.endswith(PROG_EXT) and dst.name.endswith(CAPTURE_EXT):
@@ -244,6 +359,9 @@ class SimFileSystem:
 
     def fsync_dir(self, path: Path) -> None:
         self._inc.check()
+        if not os.path.isdir(path):
+            raise FileNotFoundError(errno.ENOENT, "No such directory (simulated)", str(path))
+        self._disk._dir_synced(path)
 
     def truncate(self, path: Path, size: int) -> None:
         self._inc.check()
@@ -256,12 +374,15 @@ class SimFileSystem:
         size = self._os.size(path)
         if not path.name.endswith(PROG_EXT):
             self._disk.observer.removing(path)
-        self._os.unlink(path)
+        self._disk._bury(path)
         self._disk._removed(path, size)
 
-    def makedirs(self, path: Path) -> None:
+    def makedirs(self, path: Path) -> list[Path]:
         self._inc.check()
-        self._os.makedirs(path)
+        created = self._os.makedirs(path)
+        for directory in created:
+            self._disk._changed(_Kind.MKDIR, directory)
+        return created
 
     def exists(self, path: Path) -> bool:
         self._inc.check()
@@ -310,3 +431,7 @@ class SimDiskUsage:
         d = self._disk
         used = d.other + d.data
         return DiskStats(total=d.total, used=used, free=max(0, d.total - used))
+
+
+def _seq(change: _Change) -> int:
+    return change.seq

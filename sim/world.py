@@ -240,6 +240,7 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
             "component_errors": production.errors,
             "component_hangs": production.hangs,
             "enospc": disk.enospc,
+            "lost_dir_entries": disk.lost_entries,
             "sync_steps": checker.books.steps,
             "files_dropped": dropper.dropped,
         },

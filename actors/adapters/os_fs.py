@@ -72,8 +72,22 @@ class OsFileSystem:
     def unlink(self, path: Path) -> None:
         os.unlink(path)
 
-    def makedirs(self, path: Path) -> None:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+    def makedirs(self, path: Path) -> list[Path]:
+        missing: list[Path] = []
+        probe = path
+        while not os.path.isdir(probe) and probe.parent != probe:
+            missing.append(probe)
+            probe = probe.parent
+        created: list[Path] = []
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                if not os.path.isdir(directory):
+                    raise
+                continue  # another process made it first
+            created.append(directory)
+        return created
 
     def exists(self, path: Path) -> bool:
         return os.path.lexists(path)

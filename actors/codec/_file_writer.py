@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, final
 
 from actors.adapters.os_fs import OsFileSystem
 from actors.codec._layout import CAPTURE_EXT, PROG_EXT, file_stem
+from actors.durable_dirs import ensure_dir
 from actors.planted import Bug, planted
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class CaptureFileWriter:
             header: the framed header (``encode_header``).
         """
         fs = fs if fs is not None else OsFileSystem()
-        fs.makedirs(directory)
+        ensure_dir(fs, directory)
         ns = wall_ns - wall_ns % 1000
         for _ in range(_NAME_ATTEMPTS):
             stem = file_stem(ns)

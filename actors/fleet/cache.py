@@ -13,6 +13,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, final
 
+from actors.durable_dirs import ensure_dir
 from actors.fleet.ports import CloudDoc
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class ConfigCache:
     def _save(self, doc: CloudDoc) -> None:
         data = {"revision": doc.revision, "label": doc.label, "config": doc.text}
         payload = json.dumps(data, indent=1).encode()
-        self._fs.makedirs(self.path.parent)
+        ensure_dir(self._fs, self.path.parent)
         tmp = self.path.with_name(self.path.name + ".prog")
         if self._fs.exists(tmp):
             self._fs.unlink(tmp)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, final
 
 from actors.codec import FAILED_DIR, WireError, decode_header
+from actors.durable_dirs import ensure_dir
 from actors.errors import PermanentError, TransientError
 from actors.ports import FileIdentity, FileKind
 from actors.recovery import move_to_failed
@@ -276,7 +277,7 @@ def _restore_tree(fs: FileSystem, source: Path, dest: Path, restored: list[Path]
 
 
 def _restore_file(fs: FileSystem, parked: Path, target: Path) -> Path:
-    fs.makedirs(target.parent)
+    ensure_dir(fs, target.parent)
     n = 1
     stem, suffix = target.stem, target.suffix
     while fs.exists(target):

@@ -92,8 +92,8 @@ class FaultyFileSystem:
     def unlink(self, path: Path) -> None:
         self._os.unlink(path)
 
-    def makedirs(self, path: Path) -> None:
-        self._os.makedirs(path)
+    def makedirs(self, path: Path) -> list[Path]:
+        return self._os.makedirs(path)
 
     def exists(self, path: Path) -> bool:
         return self._os.exists(path)

@@ -1,0 +1,162 @@
+"""The simulated disk's directory entries: durable only once their directory is fsynced.
+
+A power cut keeps a random prefix of each directory's changes since its last
+fsync and undoes the rest, newest first (strict POSIX, which Ferry must survive
+on any file system). Tests pin each undo with a generator that keeps nothing,
+and show that Ferry's own file writing survives it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+import pytest
+
+from actors.codec import CaptureFileWriter, RecordEncoder
+from actors.durable_dirs import ensure_dir
+from actors.planted import Bug, planting
+from sim.disk import Disk, Incarnation, SimFileSystem
+from sim.trace import Trace
+from tests.codec.test_writer import HEADER, WALL_NS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class _KeepNone(random.Random):
+    """A power cut that keeps none of the unsynced changes (and no unsynced bytes)."""
+
+    def randint(self, a: int, b: int) -> int:
+        return a
+
+
+class _KeepAll(random.Random):
+    def randint(self, a: int, b: int) -> int:
+        return b
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.back: list[Path] = []
+
+    def finished(self, path: Path) -> None:
+        pass
+
+    def removing(self, path: Path) -> None:
+        pass
+
+    def survived_power_cut(self, path: Path, durable: int) -> None:
+        pass
+
+    def power_lost(self) -> None:
+        pass
+
+    def resurrected(self, path: Path) -> None:
+        self.back.append(path)
+
+
+def _disk(root: Path, rng: random.Random | None = None) -> tuple[Disk, SimFileSystem, _Observer]:
+    observer = _Observer()
+    disk = Disk(root, rng or _KeepNone(), Trace(lambda: 0.0), observer)
+    return disk, SimFileSystem(disk, Incarnation(1)), observer
+
+
+def _write(fs: SimFileSystem, path: Path, data: bytes, *, sync_dir: bool) -> None:
+    handle = fs.create_new(path)
+    handle.write(data)
+    handle.fsync()
+    handle.close()
+    if sync_dir:
+        fs.fsync_dir(path.parent)
+
+
+def test_a_create_vanishes_unless_its_directory_was_fsynced(tmp_path: Path) -> None:
+    disk, fs, _ = _disk(tmp_path)
+    _write(fs, tmp_path / "kept", b"k" * 10, sync_dir=True)
+    _write(fs, tmp_path / "lost", b"l" * 7, sync_dir=False)  # fsynced data, unsynced name
+    disk.power_cut()
+    assert (tmp_path / "kept").read_bytes() == b"k" * 10
+    assert not (tmp_path / "lost").exists()
+    assert disk.data == 10
+    assert disk.lost_entries == 1
+
+
+def test_an_unsynced_rename_is_reverted(tmp_path: Path) -> None:
+    disk, fs, _ = _disk(tmp_path)
+    _write(fs, tmp_path / "f.prog", b"abc", sync_dir=True)
+    fs.rename(tmp_path / "f.prog", tmp_path / "f.capture")
+    disk.power_cut()
+    assert (tmp_path / "f.prog").read_bytes() == b"abc"
+    assert not (tmp_path / "f.capture").exists()
+
+
+def test_an_unsynced_unlink_brings_the_file_back_and_says_so(tmp_path: Path) -> None:
+    disk, fs, observer = _disk(tmp_path)
+    _write(fs, tmp_path / "back", b"12345", sync_dir=True)
+    _write(fs, tmp_path / "gone", b"678", sync_dir=True)
+    fs.unlink(tmp_path / "back")
+    fs.unlink(tmp_path / "gone")
+    fs.fsync_dir(tmp_path)  # both unlinks durable...
+    _write(fs, tmp_path / "again", b"9", sync_dir=True)
+    fs.unlink(tmp_path / "again")  # ...this one not
+    disk.power_cut()
+    assert not (tmp_path / "back").exists()
+    assert not (tmp_path / "gone").exists()
+    assert (tmp_path / "again").read_bytes() == b"9"
+    assert observer.back == [tmp_path / "again"]
+    assert disk.data == 1
+    assert list((tmp_path / ".graves").iterdir()) == []  # durable unlinks freed their files
+
+
+def test_an_unsynced_mkdir_takes_the_directory_and_its_files(tmp_path: Path) -> None:
+    disk, fs, _ = _disk(tmp_path)
+    leaf = tmp_path / "a" / "b"
+    assert fs.makedirs(leaf) == [tmp_path / "a", leaf]
+    _write(fs, leaf / "f.capture", b"x" * 100, sync_dir=True)  # durable in b; b itself is not
+    disk.power_cut()
+    assert not (tmp_path / "a").exists()
+    assert disk.data == 0
+
+
+def test_a_power_cut_may_also_keep_every_change(tmp_path: Path) -> None:
+    disk, fs, observer = _disk(tmp_path, _KeepAll())
+    fs.makedirs(tmp_path / "d")
+    _write(fs, tmp_path / "d" / "f.prog", b"abc", sync_dir=False)
+    fs.rename(tmp_path / "d" / "f.prog", tmp_path / "d" / "f.capture")
+    disk.power_cut()
+    assert (tmp_path / "d" / "f.capture").read_bytes() == b"abc"
+    assert disk.lost_entries == 0
+    assert observer.back == []
+
+
+def test_fsync_dir_of_a_missing_directory_fails_as_on_a_real_disk(tmp_path: Path) -> None:
+    _, fs, _ = _disk(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        fs.fsync_dir(tmp_path / "missing")
+
+
+def _finish_one_file(fs: SimFileSystem, directory: Path) -> Path:
+    writer = CaptureFileWriter.create(directory, WALL_NS, HEADER, fs=fs)
+    writer.append(RecordEncoder().tabular(1, 2, {"readings": {"t": 1.5}}))
+    return writer.finish()
+
+
+def test_a_capture_file_finished_in_a_new_directory_survives_a_power_cut(tmp_path: Path) -> None:
+    """The writer's directories go through ``ensure_dir``: the whole path is durable."""
+    disk, fs, _ = _disk(tmp_path)
+    ensure_dir(fs, tmp_path / "capture")
+    path = _finish_one_file(fs, tmp_path / "capture" / "rdk_component_sensor" / "s1" / "Readings")
+    disk.power_cut()
+    assert path.is_file()
+    assert disk.lost_entries == 0
+
+
+def test_without_the_parent_fsyncs_the_same_file_is_lost(tmp_path: Path) -> None:
+    """The planted bug ``unsynced-dirs``: what the simulator must catch."""
+    disk, fs, _ = _disk(tmp_path)
+    with planting({Bug.UNSYNCED_DIRS}):
+        path = _finish_one_file(fs, tmp_path / "capture" / "s1" / "Readings")
+    disk.power_cut()
+    assert not path.exists()
+    assert not (tmp_path / "capture").exists()
