@@ -144,6 +144,7 @@ class Disk:
         self._journal: dict[Path, list[_Change]] = {}
         """Per directory, its entry changes since it was last fsynced, oldest first."""
         self._seq = 0
+        self._graves_made = False
         self.lost_entries = 0
         self.torn_bytes = 0
         self.enospc = 0
@@ -262,7 +263,9 @@ class Disk:
     def _bury(self, path: Path) -> None:
         """Unlinks ``path`` for now: the file waits in a grave until the unlink is durable."""
         graves = self.root / _GRAVES
-        graves.mkdir(exist_ok=True)
+        if not self._graves_made:
+            graves.mkdir(exist_ok=True)
+            self._graves_made = True
         grave = graves / f"{self._seq + 1}-{path.name}"
         os.rename(path, grave)
         self._changed(_Kind.UNLINK, path, grave)
