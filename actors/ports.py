@@ -239,17 +239,21 @@ class Confirmation:
 
 @dataclass(frozen=True, slots=True)
 class SmallFile:
-    """A whole small capture file, for ``Uploader.upload_files``.
+    """A whole small file, for ``Uploader.upload_files``.
 
     ``tags`` are the walker's (the data manager's ``tags``): the cloud adds them
-    to the header's, as ``OpenUpload``'s metadata adds them to a capture file's.
-    ``binary``: its header says binary (a camera frame, say), not tabular.
+    to a capture file's header's, as ``OpenUpload``'s metadata adds them.
+    ``binary``: a capture file whose header says binary (a camera frame, say).
+    An arbitrary file (``kind``) carries the serialized ``UploadMetadata`` its
+    ``OpenUpload`` would (``metadata``: name, tags, dataset ids, times).
     """
 
     identity: FileIdentity
     data: bytes
     tags: tuple[str, ...] = ()
     binary: bool = False
+    kind: FileKind = FileKind.CAPTURE
+    metadata: bytes = b""
 
 
 SmallOutcome = Confirmation | str
@@ -260,6 +264,9 @@ NO_TAGS = "the cloud does not store tags sent with UploadFiles"
 
 NO_BINARY = "the cloud does not take binary capture files in UploadFiles"
 """The outcome of a binary file whose server takes only tabular ones (an older server)."""
+
+NO_FILES = "the cloud does not take arbitrary files in UploadFiles"
+"""The outcome of an arbitrary file whose server takes only capture files (an older server)."""
 
 
 class Uploader(Protocol):

@@ -171,11 +171,12 @@ class UploadIdentity:
 
 @dataclass(frozen=True)
 class SmallUpload:
-    """A small capture file, verified and parsed, to store whole (``UploadFiles``).
+    """A small file, verified and parsed, to store whole (``UploadFiles``).
 
-    A tabular file has ``records``; a binary one has ``binary`` items whose blob
-    (the whole file) is already stored, with empty ids: they derive from the
-    upload id, which the store learns in its transaction.
+    A tabular capture file has ``records``; a binary one, or an arbitrary file
+    (``kind``), has ``binary`` items whose blob (the whole file) is already
+    stored, with empty ids: they derive from the upload id, which the store
+    learns in its transaction.
     """
 
     part: PartInfo
@@ -184,6 +185,9 @@ class SmallUpload:
     records: Sequence[TabularRecord] | TabularJsonRows
     new_upload_id: str
     binary: Sequence[BinaryRecord] = ()
+    kind: UploadKind = UploadKind.CAPTURE_FILE
+    metadata: bytes = b""
+    """The ``UploadMetadata`` it was sent with, serialized, kept as OpenUpload keeps it."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from actors.adapters.grpc_uploader import (
     UPLOAD_FILES,
     WRITE_CHUNK,
     open_request,
+    small_file_wire,
     small_outcome,
 )
 from actors.checksum import crc32
@@ -121,16 +122,17 @@ class InProcessUploader:
         )
 
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
-        """Stores small capture files whole, in one commit; one outcome per file."""
+        """Stores small files whole, in one commit; one outcome per file."""
+        wires = [small_file_wire(f) for f in files]  # what the robot would put on the wire
         batch = [
             SmallFileIn(
-                UploadIdentity(
-                    f.identity.part_id, f.identity.path, f.identity.size, f.identity.sha256
-                ),
-                f.data,
-                f.tags,
+                UploadIdentity(w.part_id, w.path, w.size, w.sha256),
+                w.data,
+                w.tags,
+                w.kind,
+                w.metadata,
             )
-            for f in files
+            for w in wires
         ]
         results = await self._call(UPLOAD_FILES, self._ingest.upload_files, self._principal, batch)
         return [small_outcome(r.file_id, r.records, r.error_code, r.error) for r in results]

@@ -15,7 +15,6 @@ both uploaders describe a file to the cloud identically.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, final
 
 from grpclib.const import Cardinality
@@ -28,7 +27,16 @@ from actors.codec import (
     UploadFilesResponseWire,
 )
 from actors.errors import TransientError
-from actors.ports import NO_BINARY, NO_TAGS, Confirmation, FileKind, OpenResult, WriteResult
+from actors.ports import (
+    NO_BINARY,
+    NO_FILES,
+    NO_TAGS,
+    Confirmation,
+    FileKind,
+    OpenResult,
+    WriteResult,
+)
+from actors.sync.files import arbitrary_file_metadata
 from protos.gen.ferry.sync import v1 as resumable_pb
 from protos.gen.viam.app.datasync import v1 as datasync
 
@@ -48,28 +56,10 @@ UPLOAD_FILES = f"{_SERVICE}/UploadFiles"
 
 LOGGER = logging.getLogger("ferry.sync")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KINDS = {
     FileKind.CAPTURE: resumable_pb.UploadKind.CAPTURE_FILE,
     FileKind.ARBITRARY: resumable_pb.UploadKind.ARBITRARY_FILE,
 }
-
-
-def arbitrary_file_metadata(file: SyncFile, part_id: str) -> datasync.UploadMetadata:
-    """What Viam sends with an arbitrary file (spec §4.4): type FILE, its absolute path.
-
-    The modification time becomes ``file_modify_time`` (the cloud's time of the item).
-    """
-    modified = _EPOCH + timedelta(microseconds=file.mtime_ns // 1000) if file.mtime_ns else None
-    return datasync.UploadMetadata(
-        part_id=part_id,
-        type=datasync.DataType.FILE,
-        file_name=str(file.path),
-        file_extension=file.path.suffix,
-        tags=list(file.tags),
-        dataset_ids=list(file.dataset_ids),
-        file_modify_time=modified,
-    )
 
 
 def open_request(identity: FileIdentity, file: SyncFile) -> resumable_pb.OpenUploadRequest:
@@ -88,6 +78,22 @@ def open_request(identity: FileIdentity, file: SyncFile) -> resumable_pb.OpenUpl
         )
     return resumable_pb.OpenUploadRequest(
         identity=identity_message(identity), kind=_KINDS[file.kind], upload_metadata=metadata
+    )
+
+
+def small_file_wire(file: SmallFile) -> SmallFileWire:
+    """A ``SmallFile`` as ``UploadFiles`` carries it (a capture file's kind left unset)."""
+    ident = file.identity
+    kind = _KINDS[file.kind] if file.kind is not FileKind.CAPTURE else 0
+    return SmallFileWire(
+        ident.part_id,
+        ident.path,
+        ident.size,
+        ident.sha256,
+        file.data,
+        file.tags,
+        kind,
+        file.metadata,
     )
 
 
@@ -127,9 +133,9 @@ class GrpcUploader:
 
     def __init__(self, link: CloudLink) -> None:
         self._link = link
-        self._takes: tuple[bool, bool] | None = None
-        """Whether the server applies ``SmallFile.tags`` and takes binary files; None
-        until asked."""
+        self._takes: tuple[bool, bool, bool] | None = None
+        """Whether the server applies ``SmallFile.tags``, takes binary capture files and
+        takes arbitrary files; None until asked."""
 
     async def open(self, identity: FileIdentity, file: SyncFile) -> OpenResult:
         """Finds or creates the upload of ``identity`` and reports its committed offset."""
@@ -176,16 +182,17 @@ class GrpcUploader:
         )
 
     async def upload_files(self, files: Sequence[SmallFile]) -> list[SmallOutcome]:
-        """Sends small capture files whole in one ``UploadFiles`` call.
+        """Sends small files whole in one ``UploadFiles`` call.
 
-        Tagged and binary files go only to a server that said it takes them:
-        before the first such file, a call with no files asks. An older server
-        would store tagged files without their tags (it skips the field) and
-        refuses binary ones, so there each gets ``NO_TAGS`` or ``NO_BINARY`` as
-        its outcome and goes the resumable way (whose ``OpenUpload`` carries its
-        tags), and only the other files are sent.
+        Tagged, binary and arbitrary files go only to a server that said it takes
+        them: before the first such file, a call with no files asks. An older
+        server would store tagged files without their tags (it skips the field)
+        and refuses binary and arbitrary ones, so there each gets ``NO_TAGS``,
+        ``NO_BINARY`` or ``NO_FILES`` as its outcome and goes the resumable way
+        (whose ``OpenUpload`` carries its tags and metadata), and only the other
+        files are sent.
         """
-        if any(f.tags or f.binary for f in files):
+        if any(f.tags or f.binary or f.kind is not FileKind.CAPTURE for f in files):
             takes = await self._takes_what()
             refused = [_refusal(f, takes) for f in files]
             if any(refused):
@@ -194,17 +201,18 @@ class GrpcUploader:
                 return [why or next(answers) for why in refused]
         return await self._send(files)
 
-    async def _takes_what(self) -> tuple[bool, bool]:
-        """Whether the server applies tags, and takes binary files (asked once)."""
+    async def _takes_what(self) -> tuple[bool, bool, bool]:
+        """Whether the server applies tags, takes binary and takes arbitrary files (asked once)."""
         if self._takes is None:
             reply = await self._upload_files([])
-            self._takes = (reply.applies_tags, reply.takes_binary)
+            self._takes = (reply.applies_tags, reply.takes_binary, reply.takes_files)
             if not all(self._takes):
                 LOGGER.warning(
-                    "the cloud is older than this robot: small files with tags (%s) or "
-                    "binary ones (%s) are uploaded one by one",
+                    "the cloud is older than this robot: small files with tags (%s), "
+                    "binary ones (%s) or arbitrary ones (%s) are uploaded one by one",
                     "kept" if reply.applies_tags else "dropped",
                     "taken" if reply.takes_binary else "refused",
+                    "taken" if reply.takes_files else "refused",
                 )
         return self._takes
 
@@ -224,19 +232,7 @@ class GrpcUploader:
         (betterproto2 cost ~70 µs a file here); the call itself is made as the
         generated stub makes it, so transport and status errors are unchanged.
         """
-        request = UploadFilesRequestWire(
-            [
-                SmallFileWire(
-                    f.identity.part_id,
-                    f.identity.path,
-                    f.identity.size,
-                    f.identity.sha256,
-                    f.data,
-                    f.tags,
-                )
-                for f in files
-            ]
-        )
+        request = UploadFilesRequestWire([small_file_wire(f) for f in files])
 
         async def attempt(
             channel: Channel, md: Metadata, timeout_s: float | None
@@ -263,9 +259,11 @@ class GrpcUploader:
         return await self._link.call(UPLOAD_FILES, attempt, payload_bytes=total)
 
 
-def _refusal(file: SmallFile, takes: tuple[bool, bool]) -> str:
-    """Why a server that ``takes`` (tags, binary) cannot be sent ``file`` ('' if it can)."""
-    applies_tags, takes_binary = takes
+def _refusal(file: SmallFile, takes: tuple[bool, bool, bool]) -> str:
+    """Why a server that ``takes`` (tags, binary, files) cannot be sent ``file`` ('' if it can)."""
+    applies_tags, takes_binary, takes_files = takes
+    if file.kind is not FileKind.CAPTURE and not takes_files:
+        return NO_FILES
     if file.binary and not takes_binary:
         return NO_BINARY
     if file.tags and not applies_tags:

@@ -33,10 +33,10 @@ from actors.adapters._capture_reads import (
     read_tabular,
 )
 from actors.adapters.aio import trio_as_aio
-from actors.adapters.grpc_uploader import arbitrary_file_metadata
 from actors.codec import CaptureFileError, extension_for_mime
 from actors.errors import PermanentError, TransientError
 from actors.ports import Confirmation, FileKind
+from actors.sync.files import arbitrary_file_metadata
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:

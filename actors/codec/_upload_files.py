@@ -90,12 +90,14 @@ class UploadFilesResponseWire:
     """``ferry.sync.v1.UploadFilesResponse``, as a grpclib message type.
 
     ``applies_tags``: the server stores ``SmallFile.tags`` (older servers skip them);
-    ``takes_binary``: it stores binary capture files (older ones refuse them).
+    ``takes_binary``: it stores binary capture files (older ones refuse them);
+    ``takes_files``: it stores arbitrary files (older ones refuse them).
     """
 
     results: list[SmallFileResultWire] = field(default_factory=list)
     applies_tags: bool = False
     takes_binary: bool = False
+    takes_files: bool = False
 
     def SerializeToString(self) -> bytes:  # grpclib's codec protocol
         """The message's protobuf encoding (betterproto2's bytes for the same values).
@@ -109,6 +111,8 @@ class UploadFilesResponseWire:
             body += b"\x10\x01"
         if self.takes_binary:
             body += b"\x18\x01"
+        if self.takes_files:
+            body += b"\x20\x01"
         return body
 
     @classmethod
@@ -136,13 +140,13 @@ def _uint64(value: int, where: str) -> bytes:
 
 
 def _encode_request(files: Sequence[SmallFileWire]) -> bytes:
-    """Two parts per file (its framing and fields, then its data, then its tags, if any):
-    one join copies all."""
+    """Two parts per file (its framing and fields, then its data, then its tags, kind
+    and metadata, if any): one join copies all."""
     parts: list[bytes] = []
     append = parts.append
     small = SMALL_VARINTS
     limit = SMALL_LIMIT
-    for part_id, path, size, sha256, data, tags in files:
+    for part_id, path, size, sha256, data, tags, kind, metadata in files:
         ident = b""  # FileIdentity's fields; tens of bytes
         if part_id:
             raw = part_id.encode()
@@ -166,6 +170,11 @@ def _encode_request(files: Sequence[SmallFileWire]) -> bytes:
             raw = tag.encode()
             n = len(raw)
             tail += b"\x1a" + (small[n] if n < limit else encode_varint(n)) + raw
+        if kind:
+            tail += b"\x20" + (small[kind] if 0 <= kind < limit else _uint64(kind, "kind"))
+        if metadata:
+            n = len(metadata)
+            tail += b"\x2a" + (small[n] if n < limit else encode_varint(n)) + metadata
         if data:
             n = len(data)
             head += b"\x12" + (small[n] if n < limit else encode_varint(n))

@@ -33,7 +33,13 @@ _WIRE_NAMES = {
 # Each message's known fields: number -> (name, wire type), for error messages
 # and to refuse a known field sent with another wire type.
 _REQUEST_FIELDS = {1: ("files", WIRE_LEN)}
-_SMALL_FILE_FIELDS = {1: ("identity", WIRE_LEN), 2: ("data", WIRE_LEN), 3: ("tags", WIRE_LEN)}
+_SMALL_FILE_FIELDS = {
+    1: ("identity", WIRE_LEN),
+    2: ("data", WIRE_LEN),
+    3: ("tags", WIRE_LEN),
+    4: ("kind", WIRE_VARINT),
+    5: ("upload_metadata", WIRE_LEN),
+}
 _IDENTITY_FIELDS = {
     1: ("part_id", WIRE_LEN),
     2: ("path", WIRE_LEN),
@@ -44,6 +50,7 @@ _RESPONSE_FIELDS = {
     1: ("results", WIRE_LEN),
     2: ("applies_tags", WIRE_VARINT),
     3: ("takes_binary", WIRE_VARINT),
+    4: ("takes_files", WIRE_VARINT),
 }
 _RESULT_FIELDS = {
     1: ("upload_id", WIRE_LEN),
@@ -55,8 +62,9 @@ _RESULT_FIELDS = {
 
 
 class SmallFileWire(NamedTuple):
-    """One ``SmallFile``: its ``FileIdentity`` fields, flattened, its whole bytes and the
-    tags the robot adds to its header's."""
+    """One ``SmallFile``: its ``FileIdentity`` fields, flattened, its whole bytes, the
+    tags the robot adds to its header's, its ``UploadKind`` (0: a capture file) and
+    its ``UploadMetadata``, serialized (empty: none), as the cloud parses it."""
 
     part_id: str
     path: str
@@ -64,6 +72,8 @@ class SmallFileWire(NamedTuple):
     sha256: bytes
     data: bytes
     tags: tuple[str, ...] = ()
+    kind: int = 0
+    metadata: bytes = b""
 
 
 class SmallFileResultWire(NamedTuple):
@@ -220,8 +230,8 @@ def _decode_request(buf: bytes) -> list[SmallFileWire]:
 def _decode_small_file(buf: bytes, pos: int, end: int) -> SmallFileWire:
     """One ``SmallFile`` in ``buf[pos:end]``; ``data`` is the one copy of its bytes."""
     part_id = path = ""
-    size = 0
-    sha256 = data = b""
+    size = kind = 0
+    sha256 = data = metadata = b""
     tags: list[str] = []
     while pos < end:
         tag_pos = pos
@@ -249,9 +259,14 @@ def _decode_small_file(buf: bytes, pos: int, end: int) -> SmallFileWire:
             except UnicodeDecodeError as err:
                 what = f"invalid UTF-8 ({err.reason})"
                 raise _Malformed(f".tags[{len(tags)}]", what, start + err.start) from None
+        elif tag == 0x20:  # kind (an enum: any 64-bit varint decodes; the cloud checks it)
+            kind, pos = _varint(buf, pos, end, ".kind")
+        elif tag == 0x2A:  # upload_metadata: occurrences merge, as concatenated bytes do
+            start, pos = _span(buf, pos, end, ".upload_metadata")
+            metadata += buf[start:pos]
         else:
             pos = _other(buf, tag, tag_pos, pos, end, _SMALL_FILE_FIELDS)
-    return SmallFileWire(part_id, path, size, sha256, data, tuple(tags))
+    return SmallFileWire(part_id, path, size, sha256, data, tuple(tags), kind, metadata)
 
 
 def _decode_identity(
@@ -291,11 +306,12 @@ def _decode_identity(
     return part_id, path, size, sha256
 
 
-def _decode_response(buf: bytes) -> tuple[list[SmallFileResultWire], bool, bool]:
-    """``UploadFilesResponse``'s ``results``, ``applies_tags`` and ``takes_binary``."""
-    flags = {2: False, 3: False}
+def _decode_response(buf: bytes) -> tuple[list[SmallFileResultWire], bool, bool, bool]:
+    """``UploadFilesResponse``'s ``results``, ``applies_tags``, ``takes_binary`` and
+    ``takes_files``."""
+    flags = {2: False, 3: False, 4: False}
     results = _decode_repeated(buf, "results", _RESPONSE_FIELDS, _decode_result, flags)
-    return results, flags[2], flags[3]
+    return results, flags[2], flags[3], flags[4]
 
 
 def _decode_result(buf: bytes, pos: int, end: int) -> SmallFileResultWire:

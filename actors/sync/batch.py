@@ -1,4 +1,4 @@
-"""Small capture files go to the cloud many at a time (``UploadFiles``).
+"""Small files go to the cloud many at a time (``UploadFiles``).
 
 A backlog of small files paid three calls and several fsyncs per file on the
 resumable path. A worker that receives a small file instead gathers up to
@@ -14,9 +14,11 @@ could not be reached; the first file's own backoff then paces the rest).
 The batch's deletes are made together when its files are done: every file
 unlinked, then each directory fsynced once, in one call to the runner.
 
-Tabular and binary capture files both go this way (a camera's small frames
-cost three calls each otherwise); a server from before binary files were taken
-gets only the tabular ones (``GrpcUploader`` asks it first).
+Tabular and binary capture files go this way (a camera's small frames cost
+three calls each otherwise), and so do small arbitrary files, each with the
+``UploadMetadata`` its ``OpenUpload`` would carry. A server from before binary
+or arbitrary files were taken gets only what it takes (``GrpcUploader`` asks
+it first).
 
 Exactly-once holds as on the resumable path: the cloud keys each file by its
 identity, so a batch sent again after a lost answer stores nothing twice.
@@ -27,17 +29,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
 import trio
 
 from actors.errors import OfflineError, PermanentError, ResumableUnsupported, SyncError
 from actors.planted import Bug, planted
-from actors.ports import NO_BINARY, NO_TAGS, FileIdentity, FileKind, SmallFile
+from actors.ports import NO_BINARY, NO_FILES, NO_TAGS, FileIdentity, FileKind, SmallFile
 from actors.sync import fsm
 from actors.sync.files import (
     CaptureCheck,
+    arbitrary_file_metadata,
     delete_synced,
     inspect_capture,
     read_chunk,
@@ -74,16 +77,15 @@ def batch_budget(chunk_bytes: int) -> int:
 
 
 def batchable(file: SyncFile, chunk_bytes: int) -> bool:
-    """Whether ``file`` may go in a batch: a small capture file with no dataset ids.
+    """Whether ``file`` may go in a batch: a small file, and no capture file with dataset ids.
 
     The walker's tags (the data manager's ``tags``) travel with each file of an
-    ``UploadFiles`` call; dataset ids only in an upload's metadata (and the
-    walker gives capture files none), so such a file takes the resumable path.
+    ``UploadFiles`` call, and an arbitrary file's dataset ids in its metadata.
+    The walker gives capture files no dataset ids; one that had them would take
+    the resumable path, whose ``OpenUpload`` carries them.
     """
-    return (
-        file.kind is FileKind.CAPTURE
-        and 0 < file.size <= batch_budget(chunk_bytes)
-        and not file.dataset_ids
+    return 0 < file.size <= batch_budget(chunk_bytes) and (
+        file.kind is not FileKind.CAPTURE or not file.dataset_ids
     )
 
 
@@ -92,16 +94,25 @@ def read_small(
 ) -> list[tuple[CaptureCheck, FileIdentity, bytes] | None]:
     """Each file's check, identity and bytes, or ``None`` if it should not be batched.
 
-    ``None`` for an empty capture file, or one that cannot be read or checked:
-    its own job meets it again and deals with it (parks, deletes, retries).
+    ``None`` for an empty capture file, one that cannot be read or checked, or an
+    arbitrary file changed since the walk found it: its own job meets it again
+    and deals with it (parks, deletes, retries, waits). An arbitrary file's
+    check counts no records, as its job's does.
     """
     out: list[tuple[CaptureCheck, FileIdentity, bytes] | None] = []
     for file in files:
         try:
-            check = inspect_capture(fs, file.path)
-            if check.records == 0:
-                out.append(None)
-                continue
+            if file.kind is FileKind.CAPTURE:
+                check = inspect_capture(fs, file.path)
+                if check.records == 0:
+                    out.append(None)
+                    continue
+            else:
+                check = _UNCOUNTED
+                now = fs.stat(file.path)
+                if now.size != file.size or now.mtime_ns != file.mtime_ns:
+                    out.append(None)
+                    continue
             data = read_chunk(fs, file.path, 0, file.size)
         except (OSError, SyncError):
             out.append(None)
@@ -109,6 +120,10 @@ def read_small(
         identity = FileIdentity(part_id, file.relpath, len(data), hashlib.sha256(data).digest())
         out.append((check, identity, data))
     return out
+
+
+_UNCOUNTED = CaptureCheck(records=0)
+"""An arbitrary file's check: no readings to count."""
 
 
 @final
@@ -140,11 +155,7 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
                 for i, _ in small:
                     await ctx.runner.run(delete_synced, ctx.fs, files[i].path)
             answers = await _send(
-                ctx,
-                [
-                    (i, SmallFile(identity, data, files[i].tags, binary=not check.tabular))
-                    for i, (check, identity, data) in small
-                ],
+                ctx, [(i, _small_file(files[i], *got, ctx.part_id)) for i, got in small]
             )
         for i, file in enumerate(files):
             got = read[i]
@@ -160,6 +171,16 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
             with trio.CancelScope(shield=True):
                 await ctx.runner.run(delete_all_synced, ctx.fs, deletions)
     return states
+
+
+def _small_file(
+    file: SyncFile, check: CaptureCheck, identity: FileIdentity, data: bytes, part_id: str
+) -> SmallFile:
+    """What ``UploadFiles`` carries for one file: an arbitrary file with its metadata."""
+    if file.kind is FileKind.CAPTURE:
+        return SmallFile(identity, data, file.tags, binary=not check.tabular)
+    metadata = bytes(arbitrary_file_metadata(file, part_id))
+    return SmallFile(identity, data, kind=file.kind, metadata=metadata)
 
 
 def _show_in_flight(
@@ -184,16 +205,14 @@ async def _send(ctx: WorkerContext, batch: list[tuple[int, SmallFile]]) -> dict[
     files = [file for _, file in batch]
     if planted(Bug.IDENTITY_PER_ATTEMPT):
         files = [
-            SmallFile(
-                FileIdentity(
+            replace(
+                f,
+                identity=FileIdentity(
                     f.identity.part_id,
                     f"{f.identity.path}#{ctx.rng.getrandbits(32):08x}",
                     f.identity.size,
                     f.identity.sha256,
                 ),
-                f.data,
-                f.tags,
-                f.binary,
             )
             for f in files
         ]
@@ -222,7 +241,7 @@ async def _send(ctx: WorkerContext, batch: list[tuple[int, SmallFile]]) -> dict[
     answers: dict[int, fsm.Batched] = {}
     for (i, file), outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, str):
-            said = outcome in (NO_TAGS, NO_BINARY)  # the uploader has logged why, once
+            said = outcome in (NO_TAGS, NO_BINARY, NO_FILES)  # the uploader logged why, once
             LOGGER.log(
                 logging.DEBUG if said else logging.INFO,
                 "%s: not taken in a batch (%s); uploading it alone",

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO, final
 
 from actors.codec import FAILED_DIR, WireError, decode_header
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from actors.ports import DirEntry, FileSystem, SyncFile
 
 LOGGER = logging.getLogger("ferry.sync.files")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 HASH_READ_BYTES = 1 << 20
 """Hashing reads the file in pieces of this size, so memory stays flat."""
@@ -190,6 +193,23 @@ def _corrupt(path: Path, offset: int, reason: str) -> PermanentError:
 
 
 # ----------------------------------------------------------------- delete, park, restore
+
+
+def arbitrary_file_metadata(file: SyncFile, part_id: str) -> datasync.UploadMetadata:
+    """What Viam sends with an arbitrary file (spec §4.4): type FILE, its absolute path.
+
+    The modification time becomes ``file_modify_time`` (the cloud's time of the item).
+    """
+    modified = _EPOCH + timedelta(microseconds=file.mtime_ns // 1000) if file.mtime_ns else None
+    return datasync.UploadMetadata(
+        part_id=part_id,
+        type=datasync.DataType.FILE,
+        file_name=str(file.path),
+        file_extension=file.path.suffix,
+        tags=list(file.tags),
+        dataset_ids=list(file.dataset_ids),
+        file_modify_time=modified,
+    )
 
 
 def delete_synced(fs: FileSystem, path: Path) -> None:

@@ -83,8 +83,9 @@ class Prepared:
     ``Batched`` when the batch stored it, or ``None`` to ask the cloud as usual.
     A confirmed file's delete is handed to the batch (``deletions``), which
     unlinks all of them in one go when its files are done and then fsyncs each
-    directory once; a crash before that leaves files the cloud already holds,
-    which the next start finds FINISHED and deletes without uploading.
+    directory once; a crash before that leaves files the cloud already holds.
+    The next start sends such a file again (whole, in a batch: the cloud knows its
+    identity and stores nothing twice) or finds it FINISHED, and deletes it.
     """
 
     records: int

@@ -208,19 +208,32 @@ def _arbitrary_file(
     file_id: str,
 ) -> UploadRecord:
     ctx: CaptureContext = context_from_upload_metadata(md, f"upload {upload.upload_id}")
-    name = md.file_name or PurePosixPath(upload.identity.path).name
-    ext = md.file_extension or PurePosixPath(name).suffix
     blob = _adopt_staged(store, upload, staged, spool_dir)
+    record = arbitrary_item(
+        md, upload.identity.path, blob, binary_id_for(part, upload.upload_id, 0)
+    )
+    return store.finish_upload(
+        upload.org_id, upload.upload_id, part, ctx, file_id=file_id, binary=[record]
+    )
+
+
+def arbitrary_item(
+    md: datasync.UploadMetadata, path: str, blob: BlobRef, binary_data_id: str
+) -> BinaryRecord:
+    """The one binary item an arbitrary file becomes: its blob, named and dated by ``md``.
+
+    The name falls back to the identity's ``path``; the item's time is the file's
+    modification time (and its creation time, when sent, the time requested).
+    """
+    name = md.file_name or PurePosixPath(path).name
+    ext = md.file_extension or PurePosixPath(name).suffix
     modified = timestamp_ns(md.file_modify_time)
-    record = BinaryRecord(
-        binary_data_id=binary_id_for(part, upload.upload_id, 0),
+    return BinaryRecord(
+        binary_data_id=binary_data_id,
         blob=blob,
         time_requested_ns=timestamp_ns(md.file_create_time) or modified,
         time_received_ns=modified,
         mime_type=md.mime_type,
         file_name=name,
         file_ext=ext if not ext or ext.startswith(".") else f".{ext}",
-    )
-    return store.finish_upload(
-        upload.org_id, upload.upload_id, part, ctx, file_id=file_id, binary=[record]
     )

@@ -1,4 +1,4 @@
-"""``UploadFiles``: many small capture files, whole, in one call and one commit.
+"""``UploadFiles``: many small files, whole, in one call and one commit.
 
 The resumable protocol costs three calls and about five fsyncs per file, which
 is what a backlog of thousands of small files paid. A robot sends such files
@@ -11,6 +11,10 @@ identity, as OpenUpload + WriteChunk + FinishUpload would. A bad file gets an
 error in its own result (its gRPC status name and a message naming it); it
 never fails the others. A file's ``tags`` (the robot's data manager tags) join
 its header's, as ``OpenUpload``'s metadata tags do.
+
+An arbitrary file (``kind`` ARBITRARY_FILE) comes with the ``UploadMetadata``
+OpenUpload would carry, and is stored as a finish stores it: one binary item,
+named and dated by that metadata, whose blob is the whole file.
 """
 
 from __future__ import annotations
@@ -24,15 +28,17 @@ from typing import TYPE_CHECKING, NamedTuple, final
 from actors.codec import CaptureFileError, CaptureFileReader
 from cloud.errors import CloudError, InvalidArgument
 from cloud.ingest.binary_records import locate_binary_records
-from cloud.ingest.convert import context_from_header, labels
+from cloud.ingest.convert import context_from_header, context_from_upload_metadata, labels
 from cloud.ingest.materialize import (
     MAX_RECORD_BYTES,
+    arbitrary_item,
     binary_id_for,
     binary_items,
     file_id_for,
+    parse_upload_metadata,
     tabular_rows,
 )
-from cloud.model import SmallUpload, TabularJsonRows
+from cloud.model import SmallUpload, TabularJsonRows, UploadKind
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
@@ -47,11 +53,15 @@ MAX_FILES = 1024
 
 
 class SmallFileIn(NamedTuple):
-    """One file of an ``UploadFiles`` call: its identity, its whole bytes, the robot's tags."""
+    """One file of an ``UploadFiles`` call: its identity, its whole bytes, the robot's tags,
+    its ``UploadKind`` (0 or CAPTURE_FILE: a capture file) and its serialized
+    ``UploadMetadata`` (empty: none)."""
 
     identity: UploadIdentity
     data: bytes
     tags: Sequence[str] = ()
+    kind: int = 0
+    metadata: bytes = b""
 
 
 @final
@@ -99,9 +109,9 @@ class SmallFileIngest:
         results: list[SmallResult | None] = []
         ready: list[tuple[int, SmallUpload]] = []
         parts: dict[str, PartInfo] = {}
-        for index, (identity, data, tags) in enumerate(files):
+        for index, file in enumerate(files):
             try:
-                item = self._prepare(who, identity, data, tags, parts)
+                item = self._prepare(who, file, parts)
             except CloudError as exc:
                 results.append(SmallResult(error_code=exc.grpc_code, error=str(exc)))
                 continue
@@ -121,15 +131,25 @@ class SmallFileIngest:
         return [r if r is not None else SmallResult() for r in results]
 
     def _prepare(
-        self,
-        who: Principal,
-        identity: UploadIdentity,
-        data: bytes,
-        tags: Sequence[str],
-        parts: dict[str, PartInfo],
+        self, who: Principal, file: SmallFileIn, parts: dict[str, PartInfo]
     ) -> SmallUpload:
+        identity, data = file.identity, file.data
         where = f"file {identity.path!r}"
         self._check_identity(identity)
+        if file.kind not in (0, UploadKind.CAPTURE_FILE, UploadKind.ARBITRARY_FILE):
+            raise InvalidArgument(
+                f"{where}: kind must be CAPTURE_FILE or ARBITRARY_FILE, got {file.kind}"
+            )
+        md = None  # most files have none: not even an empty message is built for them
+        tags = file.tags
+        if file.metadata:
+            md = parse_upload_metadata(file.metadata, where)
+            if md.part_id and md.part_id != identity.part_id:
+                raise InvalidArgument(
+                    f"{where}: upload_metadata.part_id {md.part_id!r} differs from "
+                    f"identity.part_id {identity.part_id!r}"
+                )
+            tags = [*tags, *md.tags]
         added = labels(tags, f"{where} tags")
         if len(data) != identity.size:
             raise InvalidArgument(
@@ -140,6 +160,21 @@ class SmallFileIngest:
         part = parts.get(identity.part_id)
         if part is None:
             part = parts[identity.part_id] = self._store.resolve_part(who, identity.part_id)
+        if file.kind == UploadKind.ARBITRARY_FILE:
+            md = md or datasync.UploadMetadata()
+            md.tags = list(added)
+            ctx = context_from_upload_metadata(md, where)
+            blob = self._store.put_blob(data)  # before the transaction, as for binary files
+            return SmallUpload(
+                part,
+                identity,
+                ctx,
+                TabularJsonRows([]),
+                self._ids.new_id(),
+                binary=[arbitrary_item(md, identity.path, blob, "")],
+                kind=UploadKind.ARBITRARY_FILE,
+                metadata=file.metadata,
+            )
         path = Path(identity.path)  # only names the file in errors: the bytes are in data
         try:
             with CaptureFileReader(path, data=data, max_record_bytes=MAX_RECORD_BYTES) as reader:

@@ -76,14 +76,20 @@ class ResumableUploadService(resumable_pb.ResumableUploadServiceBase):
         return resumable_pb.WriteChunkResponse(committed_offset=committed, accepted=accepted)
 
     async def upload_files_wire(self, message: UploadFilesRequestWire) -> UploadFilesResponseWire:
-        """Stores small capture files whole; one result per file, in order.
+        """Stores small files whole; one result per file, in order.
 
-        The reply says the files' tags were applied and binary files are taken,
-        also to a call with no files (a robot asks that way before it sends
-        tagged or binary files).
+        The reply says the files' tags were applied and binary and arbitrary
+        files are taken, also to a call with no files (a robot asks that way
+        before it sends tagged, binary or arbitrary files).
         """
         files = [
-            SmallFileIn(UploadIdentity(f.part_id, f.path, f.size, f.sha256), f.data, f.tags)
+            SmallFileIn(
+                UploadIdentity(f.part_id, f.path, f.size, f.sha256),
+                f.data,
+                f.tags,
+                f.kind,
+                f.metadata,
+            )
             for f in message.files
         ]
         results = await self._edge.blocking(self._ingest.upload_files, caller(), files)
@@ -94,6 +100,7 @@ class ResumableUploadService(resumable_pb.ResumableUploadServiceBase):
             ],
             applies_tags=True,
             takes_binary=True,
+            takes_files=True,
         )
 
     async def finish_upload(

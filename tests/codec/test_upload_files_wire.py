@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.internal.encoder import _VarintBytes
+from google.protobuf.message import DecodeError
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
 from hypothesis import example, given, settings
@@ -40,10 +41,19 @@ from actors.codec import (
     UploadFilesResponseWire,
 )
 from actors.errors import TransientError
-from actors.ports import NO_BINARY, NO_TAGS, Confirmation, FileIdentity, SmallFile
+from actors.ports import (
+    NO_BINARY,
+    NO_FILES,
+    NO_TAGS,
+    Confirmation,
+    FileIdentity,
+    FileKind,
+    SmallFile,
+)
 from cloud.rpc._codec import StrictProtoCodec
 from protos.gen.ferry.sync import v1 as pb
 from protos.gen.proto.rpc import v1 as rpc_pb
+from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cli.captures import write_tabular
 from tests.cloud.rpc.conftest import authed_metadata, run, start_server
 from tests.cloud.wire import Raw
@@ -63,6 +73,21 @@ uint64s = st.one_of(
     st.integers(0, UINT64_MAX),
     st.sampled_from([0, 1, 127, 128, 16383, 16384, 2**63, UINT64_MAX]),
 )
+# An arbitrary file's metadata, as the robot serializes it (betterproto2's bytes).
+metadatas = st.one_of(
+    st.just(b""),
+    st.builds(
+        datasync.UploadMetadata,
+        part_id=texts,
+        file_name=texts,
+        file_extension=texts,
+        type=st.sampled_from([datasync.DataType.UNSPECIFIED, datasync.DataType.FILE]),
+        tags=st.lists(texts, max_size=2),
+        dataset_ids=st.lists(texts, max_size=2),
+    )
+    .map(bytes)
+    .filter(bool),
+)
 small_files = st.builds(
     SmallFileWire,
     part_id=texts,
@@ -71,6 +96,8 @@ small_files = st.builds(
     sha256=blobs,
     data=blobs,
     tags=st.lists(texts, max_size=3).map(tuple),
+    kind=st.sampled_from([0, 1, 2]),
+    metadata=metadatas,
 )
 results = st.builds(
     SmallFileResultWire,
@@ -92,6 +119,8 @@ def to_betterproto(request: UploadFilesRequestWire) -> pb.UploadFilesRequest:
                 ),
                 data=f.data,
                 tags=list(f.tags),
+                kind=pb.UploadKind(f.kind),
+                upload_metadata=datasync.UploadMetadata.parse(f.metadata) if f.metadata else None,
             )
             for f in request.files
         ]
@@ -102,9 +131,17 @@ def from_betterproto(request: pb.UploadFilesRequest) -> list[SmallFileWire]:
     out = []
     for f in request.files:
         ident = f.identity or pb.FileIdentity()
+        metadata = bytes(f.upload_metadata) if f.upload_metadata is not None else b""
         out.append(
             SmallFileWire(
-                ident.part_id, ident.path, ident.size, ident.sha256, f.data, tuple(f.tags)
+                ident.part_id,
+                ident.path,
+                ident.size,
+                ident.sha256,
+                f.data,
+                tuple(f.tags),
+                int(f.kind),
+                metadata,
             )
         )
     return out
@@ -142,6 +179,28 @@ def google_classes() -> tuple[Any, Any]:
     Google's runtime (upb) is an implementation independent of both betterproto2
     and the hand-written codec, built here from protos/src at test time.
     """
+    pool = google_pool()
+    return (
+        message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("ferry.sync.v1.UploadFilesRequest")
+        ),
+        message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("ferry.sync.v1.UploadFilesResponse")
+        ),
+    )
+
+
+def google_canonical_metadata(raw: bytes) -> bytes:
+    """``raw`` parsed and serialized by Google's runtime (it raises if ``raw`` is invalid)."""
+    cls = message_factory.GetMessageClass(
+        google_pool().FindMessageTypeByName("viam.app.datasync.v1.UploadMetadata")
+    )
+    return cls.FromString(raw).SerializeToString() if raw else b""
+
+
+@functools.cache
+def google_pool() -> Any:
+    """A descriptor pool of resumable.proto and its imports, compiled by protoc."""
     with tempfile.TemporaryDirectory() as out:
         descriptor_set = Path(out) / "resumable.pb"
         subprocess.run(
@@ -163,14 +222,7 @@ def google_classes() -> tuple[Any, Any]:
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:  # dependencies come first
         pool.Add(file)
-    return (
-        message_factory.GetMessageClass(
-            pool.FindMessageTypeByName("ferry.sync.v1.UploadFilesRequest")
-        ),
-        message_factory.GetMessageClass(
-            pool.FindMessageTypeByName("ferry.sync.v1.UploadFilesResponse")
-        ),
-    )
+    return pool
 
 
 def google_request(data: bytes) -> list[SmallFileWire]:
@@ -183,6 +235,8 @@ def google_request(data: bytes) -> list[SmallFileWire]:
             f.identity.sha256,
             f.data,
             tuple(f.tags),
+            f.kind,
+            f.upload_metadata.SerializeToString() if f.HasField("upload_metadata") else b"",
         )
         for f in message.files
     ]
@@ -231,7 +285,9 @@ def test_googles_encoding_decodes_to_the_same_values(files, replies):
     request_cls, response_cls = google_classes()
     request = request_cls()
     for f in files:
-        item = request.files.add(data=f.data, tags=list(f.tags))
+        item = request.files.add(data=f.data, tags=list(f.tags), kind=f.kind)
+        if f.metadata:
+            item.upload_metadata.MergeFromString(f.metadata)
         item.identity.part_id = f.part_id
         item.identity.path = f.path
         item.identity.size = f.size
@@ -244,20 +300,32 @@ def test_googles_encoding_decodes_to_the_same_values(files, replies):
 
 
 @PROPERTY
-@given(replies=st.lists(results, max_size=3), applies=st.booleans(), binary=st.booleans())
+@given(
+    replies=st.lists(results, max_size=3),
+    applies=st.booleans(),
+    binary=st.booleans(),
+    files=st.booleans(),
+)
 def test_the_reply_flags_are_encoded_as_betterproto2_encodes_them_and_read_back(
-    replies, applies, binary
+    replies, applies, binary, files
 ):
-    reply = UploadFilesResponseWire(replies, applies_tags=applies, takes_binary=binary)
+    reply = UploadFilesResponseWire(
+        replies, applies_tags=applies, takes_binary=binary, takes_files=files
+    )
     data = reply.SerializeToString()
     reference = reply_to_betterproto(reply)
     reference.applies_tags = applies
     reference.takes_binary = binary
+    reference.takes_files = files
     assert data == bytes(reference)
     assert UploadFilesResponseWire.FromString(data) == reply
     assert pb.UploadFilesResponse.FromString(data).applies_tags is applies
     google = google_classes()[1].FromString(data)
-    assert (google.applies_tags, google.takes_binary) == (applies, binary)
+    assert (google.applies_tags, google.takes_binary, google.takes_files) == (
+        applies,
+        binary,
+        files,
+    )
 
 
 def test_applies_tags_is_any_non_zero_varint_and_the_last_occurrence_wins():
@@ -365,6 +433,20 @@ def test_the_last_occurrence_of_a_repeated_scalar_field_wins():
     assert google_response(reply) == expected_results
 
 
+def test_repeated_upload_metadata_merges_as_protobuf_specifies():
+    """Two ``upload_metadata`` occurrences are one message: the codec keeps both encodings
+    in order, and parsing that is protobuf's merge (the later name wins, tags add up)."""
+    first = bytes(datasync.UploadMetadata(file_name="a.txt", tags=["t1"]))
+    second = bytes(datasync.UploadMetadata(file_name="b.txt", tags=["t2"]))
+    data = ld(1, ld(2, b"x") + ld(5, first) + field(4, 0, b"\x02") + ld(5, second))
+    [decoded] = UploadFilesRequestWire.FromString(data).files
+    assert decoded.kind == 2
+    merged = datasync.UploadMetadata.parse(decoded.metadata)
+    assert (merged.file_name, merged.tags) == ("b.txt", ["t1", "t2"])
+    [google] = google_request(data)
+    assert google.metadata == google_canonical_metadata(decoded.metadata)
+
+
 def test_a_repeated_identity_merges_into_the_earlier_one_as_protobuf_specifies():
     """Two ``identity`` occurrences are one message (protobuf's merge), as Google parses it.
 
@@ -468,16 +550,22 @@ MALFORMED_REQUESTS = [
     (b"\x08\x01", f"{REQ}.files: wire type 0, expected length-delimited (offset 0)"),
     (b"\x0b", f"{REQ}.files: group wire type 3 (deprecated) is not supported (offset 0)"),
     (
-        b"\x0a\x01\x24",
-        f"{REQ}.files[0].(field 4): group wire type 4 (deprecated) is not supported (offset 2)",
+        b"\x0a\x01\x34",
+        f"{REQ}.files[0].(field 6): group wire type 4 (deprecated) is not supported (offset 2)",
+    ),
+    (b"\x0a\x02\x22\x00", f"{REQ}.files[0].kind: wire type 2, expected varint (offset 2)"),
+    (b"\x0a\x01\x20", f"{REQ}.files[0].kind: truncated varint (offset 3)"),
+    (
+        b"\x0a\x02\x2a\x05",
+        f"{REQ}.files[0].upload_metadata: length 5 exceeds the bytes left (0) (offset 3)",
     ),
     (b"\x7f", f"{REQ}.(field 15): invalid wire type 7 (offset 0)"),
     (b"\x0a\x02\x00\x00", f"{REQ}.files[0]: field number 0 (offset 2)"),
     (b"\x0a\x01\x80", f"{REQ}.files[0]: truncated tag (offset 2)"),
     (b"\x80\x80\x80\x80\x10", f"{REQ}: tag 4294967296 over 32 bits (offset 0)"),
     (
-        b"\x0a\x03\x2d\x00\x00",
-        f"{REQ}.files[0].(field 5): fixed32 exceeds the bytes left (2) (offset 3)",
+        b"\x0a\x03\x35\x00\x00",
+        f"{REQ}.files[0].(field 6): fixed32 exceeds the bytes left (2) (offset 3)",
     ),
     (b"\x19\x00", f"{REQ}.(field 3): fixed64 exceeds the bytes left (1) (offset 1)"),
     (b"\x0a\x00\x10" + b"\x80" * 10, f"{REQ}.(field 2): varint longer than 10 bytes (offset 3)"),
@@ -503,7 +591,8 @@ MALFORMED_RESPONSES = [
     (b"\x10" + b"\xff" * 9 + b"\x7f", f"{RESP}.applies_tags: varint over 64 bits (offset 1)"),
     (b"\x1a\x01", f"{RESP}.takes_binary: wire type 2, expected varint (offset 0)"),
     (b"\x18", f"{RESP}.takes_binary: truncated varint (offset 1)"),
-    (b"\x22\x01", f"{RESP}.(field 4): length 1 exceeds the bytes left (0) (offset 1)"),
+    (b"\x22\x01", f"{RESP}.takes_files: wire type 2, expected varint (offset 0)"),
+    (b"\x2a\x01", f"{RESP}.(field 5): length 1 exceeds the bytes left (0) (offset 1)"),
     (b"\x0c", f"{RESP}.results: group wire type 4 (deprecated) is not supported (offset 0)"),
 ]
 
@@ -565,9 +654,19 @@ def test_any_bytes_decode_or_raise_value_error_and_what_decodes_google_decodes_a
         if error:
             assert re.fullmatch(r"UploadFiles(Request|Response)[^:]*: .+ \(offset \d+\)", error)
             continue
-        # Whatever the codec accepts is valid protobuf, with the same values.
-        values = decoded.files if wire_type is UploadFilesRequestWire else decoded.results
-        assert google(data) == values
+        # Whatever the codec accepts is valid protobuf, with the same values. The one
+        # exception: upload_metadata stays bytes here, and the cloud parses it (an
+        # invalid one is that file's INVALID_ARGUMENT), so only its meaning is compared.
+        if wire_type is UploadFilesResponseWire:
+            assert google(data) == decoded.results
+            continue
+        try:
+            canonical = [
+                f._replace(metadata=google_canonical_metadata(f.metadata)) for f in decoded.files
+            ]
+        except DecodeError:
+            continue  # the cloud refuses that file (tests/cloud/ingest/test_small.py)
+        assert google(data) == canonical
 
 
 # --------------------------------------------------------------- the server side
@@ -641,15 +740,18 @@ class FakeAuth(rpc_pb.AuthServiceBase):
 class BetterprotoUploadFiles(pb.ResumableUploadServiceBase):
     """A betterproto2 server: what the uploader's wire request decodes to there.
 
-    ``applies_tags=False, takes_binary=False`` is a server from before ``SmallFile.tags``
-    and binary files: it says nothing of either.
+    ``applies_tags=False, takes_binary=False, takes_files=False`` is a server from
+    before ``SmallFile.tags``, binary and arbitrary files: it says nothing of them.
     """
 
-    def __init__(self, *, applies_tags: bool = False, takes_binary: bool = False) -> None:
+    def __init__(
+        self, *, applies_tags: bool = False, takes_binary: bool = False, takes_files: bool = False
+    ) -> None:
         self.received: list[SmallFileWire] = []
         self.requests: list[list[SmallFileWire]] = []
         self.applies_tags = applies_tags
         self.takes_binary = takes_binary
+        self.takes_files = takes_files
 
     async def upload_files(self, message: pb.UploadFilesRequest) -> pb.UploadFilesResponse:
         self.received = from_betterproto(message)
@@ -657,6 +759,7 @@ class BetterprotoUploadFiles(pb.ResumableUploadServiceBase):
         return pb.UploadFilesResponse(
             applies_tags=self.applies_tags,
             takes_binary=self.takes_binary,
+            takes_files=self.takes_files,
             results=[
                 pb.SmallFileResult(upload_id=f"u{i}", file_id=f"f{i}", records=i + 1)
                 if i % 2 == 0
@@ -708,22 +811,38 @@ async def test_the_uploaders_request_decodes_in_betterproto2_and_its_reply_maps_
     ]
 
 
+NOTE = b"a note\n"
+NOTE_METADATA = bytes(
+    datasync.UploadMetadata(part_id=PART, type=datasync.DataType.FILE, file_name="/r/n.txt")
+)
+
+
 def newer_smalls() -> list[SmallFile]:
-    """``smalls()``: the first with walker tags, the second plain, the last binary."""
+    """``smalls()``: the first with walker tags, the second plain, the third binary;
+    then an arbitrary file with its metadata."""
     first, second, last = smalls()
+    note = FileIdentity(PART, "notes/n.txt", len(NOTE), hashlib.sha256(NOTE).digest())
     return [
         SmallFile(first.identity, first.data, ("site-a",)),
         second,
         SmallFile(last.identity, last.data, binary=True),
+        SmallFile(note, NOTE, kind=FileKind.ARBITRARY, metadata=NOTE_METADATA),
     ]
 
 
-@pytest.mark.parametrize("newer", [False, True])
-async def test_tagged_and_binary_files_go_only_to_a_server_that_takes_them(newer, caplog):
+@pytest.mark.parametrize("server", ["oldest", "without-files", "newest"])
+async def test_tagged_binary_and_arbitrary_files_go_only_to_a_server_that_takes_them(
+    server, caplog
+):
     """An older server would store tagged files without their tags and refuses binary
-    ones: the uploader asks first (a call with no files, once), and then sends it only
-    the other files; those get ``NO_TAGS`` or ``NO_BINARY`` and go the resumable way."""
-    service = BetterprotoUploadFiles(applies_tags=newer, takes_binary=newer)
+    and arbitrary ones: the uploader asks first (a call with no files, once), and then
+    sends it only the other files; those get ``NO_TAGS``, ``NO_BINARY`` or ``NO_FILES``
+    and go the resumable way. (``without-files``: the server of the release before
+    arbitrary files.)"""
+    newer = server != "oldest"
+    service = BetterprotoUploadFiles(
+        applies_tags=newer, takes_binary=newer, takes_files=server == "newest"
+    )
     files = newer_smalls()
     with running_grpc_server(lambda: [FakeAuth(), service]) as port:
         async with open_aio_loop():
@@ -735,23 +854,33 @@ async def test_tagged_and_binary_files_go_only_to_a_server_that_takes_them(newer
             finally:
                 await link.close()
     wire = [
-        SmallFileWire(i.part_id, i.path, i.size, i.sha256, f.data, f.tags)
+        SmallFileWire(i.part_id, i.path, i.size, i.sha256, f.data, f.tags, 0, f.metadata)
         for f in files
         for i in [f.identity]
     ]
-    if newer:
+    wire[3] = wire[3]._replace(kind=int(pb.UploadKind.ARBITRARY_FILE))
+    if server == "newest":
         assert service.requests == [[], wire, wire]
         expected = [
             Confirmation(file_id="f0", records=1),
             "INVALID_ARGUMENT: bad 1",
             Confirmation(file_id="f2", records=3),
+            "INVALID_ARGUMENT: bad 3",
+        ]
+    elif server == "without-files":
+        assert service.requests == [[], wire[:3], wire[:3]]
+        expected = [
+            Confirmation(file_id="f0", records=1),
+            "INVALID_ARGUMENT: bad 1",
+            Confirmation(file_id="f2", records=3),
+            NO_FILES,
         ]
     else:
         assert service.requests == [[], [wire[1]], [wire[1]]]
-        expected = [NO_TAGS, Confirmation(file_id="f0", records=1), NO_BINARY]
+        expected = [NO_TAGS, Confirmation(file_id="f0", records=1), NO_BINARY, NO_FILES]
     assert first == second == expected
     warned = [r for r in caplog.records if "older than this robot" in r.getMessage()]
-    assert len(warned) == (0 if newer else 1)
+    assert len(warned) == (0 if server == "newest" else 1)
 
 
 async def test_plain_tabular_files_never_make_the_uploader_ask_what_the_server_takes():

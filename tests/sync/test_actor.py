@@ -12,7 +12,10 @@ import logging
 import pytest
 import trio
 
+from actors.adapters.os_fs import OsFileSystem
 from actors.errors import ResumableUnsupported
+from actors.ports import FileKind, SyncFile
+from actors.sync.batch import read_small
 from cloud.model import Filter, PageRequest
 from tests.cli.captures import T0, write_binary
 from tests.sync.world import PRINCIPAL, make_world, running
@@ -484,6 +487,52 @@ async def test_small_camera_frames_go_in_batches_with_the_tabular_files(autojump
     payloads = sorted(b"".join(world.store.open_blob(row.blob)) for row in rows)
     assert payloads == [bytes([t]) * 2000 for t in range(6)]
     assert world.cloud_readings() == 6
+
+
+async def test_small_arbitrary_files_go_in_batches_with_their_names_and_dataset_ids(
+    autojump_clock, tmp_path
+):
+    """A dropped file under the batch budget is sent whole with the metadata its
+    OpenUpload would carry, stored once, and deleted once the cloud has it."""
+    world = make_world(tmp_path)
+    extra = tmp_path / "extra" / "dataset=ds-9"
+    extra.mkdir(parents=True)
+    notes = [extra / f"note-{k}.txt" for k in range(5)]
+    for k, note in enumerate(notes):
+        note.write_bytes(f"note {k}\n".encode() * 50)
+    world.capture_file(1, t=0)
+    world.clock.offset_ns = 3600 * 10**9  # the notes are old enough to sync
+    plan = world.plan(
+        additional_sync_paths=(tmp_path / "extra",),
+        file_last_modified_ms=1,
+        threads=1,
+        chunk_bytes=64 * 1024,
+    )
+    async with running(world.actor(plan)) as actor:
+        result = await actor.sync_now(wait=True)
+    assert (result.files, result.confirmed) == (6, 6)
+    assert world.net.calls["batch"] == 1
+    assert world.net.calls["open"] == 0
+    assert not any(note.exists() for note in notes)
+    rows = world.store.binary_by_filter(PRINCIPAL, Filter(), PageRequest(limit=100)).rows
+    assert sorted(row.file_name for row in rows) == sorted(str(note) for note in notes)
+    assert {row.dataset_ids for row in rows} == {("ds-9",)}
+    assert {row.file_ext for row in rows} == {".txt"}
+    assert world.cloud_readings() == 1
+
+
+def test_a_batch_leaves_an_arbitrary_file_changed_since_the_walk_to_its_own_job(tmp_path):
+    """Read for a batch, a file whose size or mtime moved since the walk is not sent: its
+    job sees the change and waits for the file to settle, as on the resumable path."""
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"first")
+    st = note.stat()
+    walked = SyncFile(note, tmp_path, FileKind.ARBITRARY, st.st_size, st.st_mtime_ns)
+    [read] = read_small(OsFileSystem(), [walked], "part-1")
+    assert read is not None
+    assert read[2] == b"first"
+    note.write_bytes(b"second, longer")
+    assert read_small(OsFileSystem(), [walked], "part-1") == [None]
 
 
 async def test_an_upload_the_cloud_expired_mid_file_is_opened_again_and_stored_once(

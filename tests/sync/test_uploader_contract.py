@@ -34,6 +34,7 @@ from actors.adapters.grpc_uploader import (
 )
 from actors.errors import OfflineError, PermanentError, TransientError
 from actors.ports import Confirmation, FileIdentity, FileKind, SmallFile, SyncFile
+from actors.sync.files import arbitrary_file_metadata
 from cloud.model import Principal
 from sim.uploader import InProcessUploader
 from tests.cli.captures import write_binary, write_tabular
@@ -238,6 +239,26 @@ async def test_a_small_binary_capture_file_in_one_call_is_stored_as_its_item(env
     assert outcome.records == 1
     [row] = env.cloud.binaries()
     assert b"".join(env.cloud.server.store.open_blob(row.blob)) == b"\xff\xd8" + b"j" * 3000
+
+
+async def test_an_arbitrary_file_in_one_call_keeps_its_tags_datasets_and_absolute_path(
+    env: Env,
+):
+    """Sent in a batch with the metadata its OpenUpload carries, stored as that stores it."""
+    file = env.arbitrary(b"hello\n" * 100, name="log.txt", tags=("a",), dataset_ids=("ds-1",))
+    metadata = bytes(arbitrary_file_metadata(file, PART))
+    small = SmallFile(identity_of(file), file.path.read_bytes(), kind=file.kind, metadata=metadata)
+    [outcome] = await env.uploader().upload_files([small])
+    assert isinstance(outcome, Confirmation)
+    [row] = env.cloud.binaries()
+    assert (row.file_name, row.file_ext, row.dataset_ids) == (str(file.path), ".txt", ("ds-1",))
+    assert set(row.metadata.tags) == {"a"}
+    assert row.time_received_ns // 1000 == file.mtime_ns // 1000
+    assert b"".join(env.cloud.server.store.open_blob(row.blob)) == b"hello\n" * 100
+    # Its resumable upload, begun by a robot that never heard the answer, is finished.
+    up = await env.uploader().open(identity_of(file), file)
+    assert up.finished
+    assert len(env.cloud.binaries()) == 1
 
 
 async def test_a_corrupt_capture_file_is_permanent_and_names_the_offset(env: Env):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from cloud.model import UploadKind, UploadRecord, UploadStatus
+from cloud.model import UploadRecord, UploadStatus
 from cloud.reading_json import compact as _compact
 from cloud.store.sqlite._readings import (
     _context_id,
@@ -115,8 +115,8 @@ class SmallUploadsMixin:
                         (
                             upload_id,
                             *key,
-                            int(UploadKind.CAPTURE_FILE),
-                            b"",
+                            int(item.kind),
+                            item.metadata,
                             ident.size,
                             int(UploadStatus.FINISHED),
                             synced,
@@ -130,8 +130,8 @@ class SmallUploadsMixin:
                         upload_id=upload_id,
                         org_id=part.org_id,
                         identity=ident,
-                        kind=UploadKind.CAPTURE_FILE,
-                        metadata=b"",
+                        kind=item.kind,
+                        metadata=item.metadata,
                         committed_offset=ident.size,
                         status=UploadStatus.FINISHED,
                         created_ns=synced,

@@ -1,16 +1,18 @@
-"""``UploadFiles`` (cloud/ingest/small.py): many small capture files, one call, one commit.
+"""``UploadFiles`` (cloud/ingest/small.py): many small files, one call, one commit.
 
 Guarantees: every reading (or binary item) of every good file is stored exactly
 once, also when the same batch comes again (a lost answer) or a file was already
 begun or finished through the resumable calls; a binary file's item holds its
 bytes; tags sent with a file join its header's; a bad file gets its own error
-naming it and never costs the others; an oversized call is refused whole.
+naming it and never costs the others; an oversized call is refused whole; an
+arbitrary file is stored as its resumable finish would store it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from cloud.errors import InvalidArgument
 from cloud.ingest.small import MAX_FILES, SmallFileIn
 from cloud.model import Filter, PageRequest, Principal, UploadIdentity, UploadKind, UploadStatus
+from protos.gen.viam.app.datasync import v1 as datasync
 from tests.cli.captures import write_binary, write_tabular
 from tests.cloud.ingest.conftest import ROBOT
 
@@ -64,7 +67,7 @@ def test_a_batch_stores_every_reading_once_and_a_repeat_changes_nothing(world, t
 
 
 def test_a_file_begun_or_finished_through_the_resumable_calls_is_stored_once(world, tmp_path):
-    (begun_id, begun, _), (done_id, done, _) = batch(tmp_path, 2)
+    (begun_id, begun, *_), (done_id, done, *_) = batch(tmp_path, 2)
     up = world.ingest.open(ROBOT, begun_id, UploadKind.CAPTURE_FILE, b"")
     world.ingest.write(ROBOT, up.upload_id, 0, begun[:40], zlib.crc32(begun[:40]))
     finished = world.upload(done, path=done_id.path)
@@ -182,4 +185,70 @@ def test_a_binary_file_with_a_broken_record_is_refused_naming_the_offset(world, 
     assert result.error_code == "INVALID_ARGUMENT"
     assert "torn.capture" in result.error
     assert "offset" in result.error
+    assert not world.store.binary_by_filter(ROBOT, Filter(), PageRequest(limit=10)).rows
+
+
+def note_metadata(**changes: object) -> bytes:
+    """What a robot sends with an arbitrary file (``arbitrary_file_metadata``)."""
+    fields: dict[str, object] = {
+        "part_id": "part-1",
+        "type": datasync.DataType.FILE,
+        "file_name": "/robot/notes/today.txt",
+        "file_extension": ".txt",
+        "tags": ["site-a"],
+        "dataset_ids": ["ds-2", "ds-1"],
+        "file_modify_time": datetime(2026, 11, 22, 8, 0, 1, tzinfo=UTC),
+    }
+    fields.update(changes)
+    return bytes(datasync.UploadMetadata(**fields))  # type: ignore[arg-type]
+
+
+def test_an_arbitrary_file_is_stored_once_as_a_resumable_finish_stores_it(world, tmp_path):
+    """One binary item with the file's bytes, name, time, tags and dataset ids."""
+    data = b"a note\n" * 300
+    note = SmallFileIn(ident(data, "notes/today.txt"), data, (), UploadKind.ARBITRARY_FILE,
+                       note_metadata())  # fmt: skip
+    first = world.ingest.upload_files(ROBOT, [note, batch(tmp_path, 1)[0]])
+    assert [(r.error, r.records) for r in first] == [("", 1), ("", 5)]
+    record = world.store.get_upload("org-a", first[0].upload_id)
+    assert (record.kind, record.metadata) == (UploadKind.ARBITRARY_FILE, note.metadata)
+    [row] = world.store.binary_by_ids(ROBOT, record.binary_data_ids)
+    assert b"".join(world.store.open_blob(row.blob)) == data
+    # The same file through OpenUpload, WriteChunk and FinishUpload (at another path).
+    resumable = world.upload(
+        data, kind=UploadKind.ARBITRARY_FILE, metadata=note_metadata(), path="notes/again.txt"
+    )
+    [other] = world.store.binary_by_ids(ROBOT, resumable.binary_data_ids)
+    same = ("metadata", "blob", "time_requested_ns", "time_received_ns", "file_name", "file_ext",
+            "dataset_ids")  # fmt: skip
+    assert {f: getattr(row, f) for f in same} == {f: getattr(other, f) for f in same}
+    assert row.file_name == "/robot/notes/today.txt"
+    assert row.dataset_ids == ("ds-1", "ds-2")
+    assert "site-a" in row.metadata.tags
+    assert world.ingest.upload_files(ROBOT, [note]) == first[:1]  # a lost answer: nothing twice
+    assert len(world.store.binary_by_filter(ROBOT, Filter(), PageRequest(limit=10)).rows) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "metadata", "error"),
+    [
+        (7, note_metadata(), "kind must be CAPTURE_FILE or ARBITRARY_FILE, got 7"),
+        (UploadKind.ARBITRARY_FILE, b"\x0a\x01\xff", "upload_metadata is not valid"),
+        (
+            UploadKind.ARBITRARY_FILE,
+            note_metadata(part_id="part-2"),
+            "upload_metadata.part_id 'part-2' differs from identity.part_id 'part-1'",
+        ),
+        (UploadKind.ARBITRARY_FILE, note_metadata(tags=["x" * 2000]), "tags[0]"),
+    ],
+)
+def test_a_bad_arbitrary_file_gets_its_own_error_naming_it(world, tmp_path, kind, metadata, error):
+    data = b"note"
+    bad = SmallFileIn(ident(data, "notes/bad.txt"), data, (), kind, metadata)
+    good = batch(tmp_path, 1)[0]
+    results = world.ingest.upload_files(ROBOT, [bad, good])
+    assert results[0].error_code == "INVALID_ARGUMENT"
+    assert "notes/bad.txt" in results[0].error
+    assert error in results[0].error
+    assert results[1].error == ""
     assert not world.store.binary_by_filter(ROBOT, Filter(), PageRequest(limit=10)).rows

@@ -217,6 +217,21 @@ class SmallFile(betterproto2.Message):
     OpenUpload's upload_metadata.tags add them to a capture file's.
     """
 
+    kind: "UploadKind" = betterproto2.field(
+        4, betterproto2.TYPE_ENUM, default_factory=lambda: UploadKind(0)
+    )
+    """
+    UPLOAD_KIND_ARBITRARY_FILE for a file that is not a capture file; unset
+    (or UPLOAD_KIND_CAPTURE_FILE) for a capture file.
+    """
+
+    upload_metadata: "___viam__app__datasync__v1__.UploadMetadata | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    As OpenUpload's: an arbitrary file's name, tags, dataset ids and times.
+    """
+
 
 default_message_pool.register_message("ferry.sync.v1", "SmallFile", SmallFile)
 
@@ -246,8 +261,8 @@ default_message_pool.register_message("ferry.sync.v1", "SmallFileResult", SmallF
 class UploadFilesRequest(betterproto2.Message):
     files: "list[SmallFile]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
-    Whole capture files (UPLOAD_KIND_CAPTURE_FILE), tabular or binary, in the
-    order of the results.
+    Whole small files in the order of the results: capture files, tabular or
+    binary, and arbitrary files (to servers that say takes_files).
     """
 
 
@@ -273,6 +288,14 @@ class UploadFilesResponse(betterproto2.Message):
     Set by servers that store binary capture files sent here. An older server
     answers each one INVALID_ARGUMENT, so a robot sends them only to a server
     that said so.
+    """
+
+    takes_files: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    Set by servers that store arbitrary files sent here (SmallFile.kind and
+    upload_metadata). An older server would skip both fields and refuse the
+    file as a capture file that does not parse, so a robot sends arbitrary
+    files only to a server that said so.
     """
 
 
