@@ -18,9 +18,12 @@ cloud's store must hold exactly the readings / binary items written.
 3. Peak RSS of this process (psutil, sampled every 50 ms) while draining a small
    and a large backlog of the same files. Goal: flat (O(threads), not O(files)).
 4. A backlog of small binary files (camera frames, 20 KiB): files/s, reported.
+5. A backlog of small arbitrary files (notes another program dropped, 2 KiB):
+   files/s, reported.
 
 Run: python -m bench.sync [--quick] [--backlog-files N] [--binary-mib N] [--binary-files N]
-     [--only binary|tabular|frames] [--tags TAG,...] [--frames N] [--frame-kib K]
+     [--only binary|tabular|frames|notes] [--tags TAG,...] [--frames N] [--frame-kib K]
+     [--notes N] [--note-kib K]
 """
 
 from __future__ import annotations
@@ -118,6 +121,17 @@ def write_binaries(caps: Path, files: int, size: int) -> list[bytes]:
     """``files`` binary capture files of ``size`` random payload bytes; returns their bytes."""
     directory = collector_dir(caps, "rdk:component:camera", "cam", "ReadImage")
     return [binary_file(directory, i, size).read_bytes() for i in range(files)]
+
+
+def write_notes(caps: Path, files: int, size: int) -> None:
+    """``files`` arbitrary files of ``size`` random bytes, modified an hour ago (ready)."""
+    directory = caps / "notes"
+    directory.mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    for i in range(files):
+        path = directory / f"note-{i:05d}.txt"
+        path.write_bytes(os.urandom(size))
+        os.utime(path, (hour_ago, hour_ago))
 
 
 def files_left(caps: Path) -> int:
@@ -420,22 +434,35 @@ def rss_flat(
 
 
 def frames_rows(root: Path, args: argparse.Namespace) -> list[Row]:
-    """A backlog of small binary files (camera frames): files/s, and the calls they took."""
+    """A backlog of small binary files (camera frames): files/s, and the CPU they took."""
     caps = root / "caps-frames"
     write_binaries(caps, args.frames, args.frame_kib * 1024)
-    with serving(root / "cloud-frames") as cloud:
+    return _small_files_row(root, args, "frame", caps, args.frames, args.frame_kib)
+
+
+def notes_rows(root: Path, args: argparse.Namespace) -> list[Row]:
+    """A backlog of small arbitrary files: files/s, and the CPU they took."""
+    caps = root / "caps-notes"
+    write_notes(caps, args.notes, args.note_kib * 1024)
+    return _small_files_row(root, args, "note", caps, args.notes, args.note_kib)
+
+
+def _small_files_row(
+    root: Path, args: argparse.Namespace, name: str, caps: Path, n: int, kib: int
+) -> list[Row]:
+    """Drains ``n`` small files, each stored as one binary item, and reports files/s."""
+    with serving(root / f"cloud-{name}") as cloud:
         server, agent = cpu_seconds(cloud.pid), cpu_seconds()
         got = drain(caps, cloud, threads=args.threads, chunk=MIB)
         server, agent = cpu_seconds(cloud.pid) - server, cpu_seconds() - agent
-    verify(f"frames {args.frames}", caps, cloud, got, args.frames, (0, args.frames))
-    n = args.frames
+    verify(f"{name}s {n}", caps, cloud, got, n, (0, n))
     print(
-        f"  frames: {n} x {args.frame_kib} KiB, {got.seconds:.1f} s; CPU per file: "
+        f"  {name}s: {n} x {kib} KiB, {got.seconds:.1f} s; CPU per file: "
         f"cloud {1e6 * server / n:,.0f} µs, robot {1e6 * agent / n:,.0f} µs"
     )
     return [
         (
-            f"frame backlog {n:,} x {args.frame_kib} KiB, {args.threads} thr",
+            f"{name} backlog {n:,} x {kib} KiB, {args.threads} thr",
             f"{n / got.seconds:,.0f} files/s",
             "",
             "",
@@ -525,9 +552,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--readings", type=int, default=20, help="readings per tabular file")
     parser.add_argument("--collectors", type=int, default=4, help="sensor dirs of the backlog")
     parser.add_argument("--threads", type=int, default=max(1, cpus // 2), help="sync threads")
-    parser.add_argument("--only", choices=("binary", "tabular", "frames"), help="run one group")
+    parser.add_argument(
+        "--only", choices=("binary", "tabular", "frames", "notes"), help="run one group"
+    )
     parser.add_argument("--frames", type=int, default=1000, help="small binary files")
     parser.add_argument("--frame-kib", type=int, default=20, help="size of one frame")
+    parser.add_argument("--notes", type=int, default=1000, help="small arbitrary files")
+    parser.add_argument("--note-kib", type=int, default=2, help="size of one arbitrary file")
     parser.add_argument(
         "--tags",
         type=lambda text: tuple(t for t in text.split(",") if t),
@@ -553,6 +584,8 @@ def main() -> None:
             rows += tabular_rows(root, args)
         if args.only in (None, "frames"):
             rows += frames_rows(root, args)
+        if args.only in (None, "notes"):
+            rows += notes_rows(root, args)
         if args.only in (None, "binary"):
             for chunk in (MIB, 2 * MIB):
                 rows += binary_rows(root, args, chunk)
