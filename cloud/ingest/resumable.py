@@ -65,7 +65,7 @@ class ResumableIngest:
         self._small = SmallFileIngest(store, ids, self._check_identity, self.limits.max_chunk_bytes)
 
     def upload_files(self, who: Principal, files: Sequence[SmallFileIn]) -> list[SmallResult]:
-        """Small tabular capture files, whole, in one commit (``cloud/ingest/small.py``).
+        """Small files, whole, in one commit (``cloud/ingest/small.py``).
 
         Raises:
             InvalidArgument: too many files or bytes in one call (nothing stored).

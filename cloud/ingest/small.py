@@ -78,7 +78,7 @@ class SmallResult:
 
 @final
 class SmallFileIngest:
-    """Checks, parses and stores batches of small tabular capture files."""
+    """Checks, parses and stores batches of small files (capture files and arbitrary files)."""
 
     def __init__(
         self,

@@ -172,7 +172,7 @@ class Store(Protocol):
         file_id_for: Callable[[str], str],
         binary_id_for: Callable[[PartInfo, str, int], str],
     ) -> list[UploadRecord]:
-        """Stores whole small capture files exactly once, all in one transaction."""
+        """Stores whole small files exactly once, all in one transaction."""
         ...
 
     # -- queries -----------------------------------------------------------------
