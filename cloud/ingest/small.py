@@ -3,10 +3,10 @@
 The resumable protocol costs three calls and about five fsyncs per file, which
 is what a backlog of thousands of small files paid. A robot sends such files
 whole in one ``UploadFiles`` call instead. Each file is checked here against its
-identity (size, SHA-256) and parsed, in memory (a binary file's bytes are stored
-as its blob first, as a resumable finish adopts the staged file). The good ones
-are then stored in
-one store transaction (``Store.commit_small_uploads``), exactly once per
+identity (size, SHA-256) and parsed, in memory. The blobs of binary and
+arbitrary files (each the whole file, as a resumable finish adopts the staged
+file) are then stored, all together, and the good files in one store
+transaction (``Store.commit_small_uploads``), exactly once per
 identity, as OpenUpload + WriteChunk + FinishUpload would. A bad file gets an
 error in its own result (its gRPC status name and a message naming it); it
 never fails the others. A file's ``tags`` (the robot's data manager tags) join
@@ -38,7 +38,7 @@ from cloud.ingest.materialize import (
     parse_upload_metadata,
     tabular_rows,
 )
-from cloud.model import SmallUpload, TabularJsonRows, UploadKind
+from cloud.model import BlobRef, SmallUpload, TabularJsonRows, UploadKind
 from protos.gen.viam.app.datasync import v1 as datasync
 
 if TYPE_CHECKING:
@@ -108,15 +108,23 @@ class SmallFileIngest:
             )
         results: list[SmallResult | None] = []
         ready: list[tuple[int, SmallUpload]] = []
+        blobs: list[bytes] = []
         parts: dict[str, PartInfo] = {}
         for index, file in enumerate(files):
             try:
-                item = self._prepare(who, file, parts)
+                item, blob = self._prepare(who, file, parts)
             except CloudError as exc:
                 results.append(SmallResult(error_code=exc.grpc_code, error=str(exc)))
                 continue
             results.append(None)
             ready.append((index, item))
+            if blob:
+                blobs.append(blob)
+        # Binary and arbitrary files' blobs are durable before the transaction names
+        # them, as a resumable finish adopts its blob first; stored together, their
+        # fsyncs cost half as much as one by one.
+        if blobs:
+            self._store.put_blobs(blobs)
         # Nothing to store (a robot asking whether tags apply, or every file bad): no
         # transaction.
         stored = (
@@ -132,7 +140,12 @@ class SmallFileIngest:
 
     def _prepare(
         self, who: Principal, file: SmallFileIn, parts: dict[str, PartInfo]
-    ) -> SmallUpload:
+    ) -> tuple[SmallUpload, bytes]:
+        """The file, checked and parsed, and the bytes of the blob it needs (b"": none).
+
+        The whole file is the blob of a binary capture file or an arbitrary file,
+        as a resumable finish adopts it; its hash is the identity's, checked here.
+        """
         identity, data = file.identity, file.data
         where = f"file {identity.path!r}"
         self._check_identity(identity)
@@ -164,8 +177,8 @@ class SmallFileIngest:
             md = md or datasync.UploadMetadata()
             md.tags = list(added)
             ctx = context_from_upload_metadata(md, where)
-            blob = self._store.put_blob(data)  # before the transaction, as for binary files
-            return SmallUpload(
+            blob = BlobRef(sha256=identity.sha256.hex(), size=len(data))
+            item = SmallUpload(
                 part,
                 identity,
                 ctx,
@@ -175,6 +188,7 @@ class SmallFileIngest:
                 kind=UploadKind.ARBITRARY_FILE,
                 metadata=file.metadata,
             )
+            return item, data
         path = Path(identity.path)  # only names the file in errors: the bytes are in data
         try:
             with CaptureFileReader(path, data=data, max_record_bytes=MAX_RECORD_BYTES) as reader:
@@ -182,7 +196,7 @@ class SmallFileIngest:
                 ctx = context_from_header(reader.header, added)
                 if kind == datasync.DataType.TABULAR_SENSOR:
                     records = TabularJsonRows(list(tabular_rows(reader, where)))
-                    return SmallUpload(part, identity, ctx, records, self._ids.new_id())
+                    return SmallUpload(part, identity, ctx, records, self._ids.new_id()), b""
                 header_end = reader.header_end
             if kind != datasync.DataType.BINARY_SENSOR:
                 raise InvalidArgument(
@@ -194,10 +208,9 @@ class SmallFileIngest:
             raise InvalidArgument(
                 f"{where}: not a valid capture file at offset {exc.offset}: {exc.reason}"
             ) from None
-        # The whole file is the blob, as a resumable finish adopts it; each item is its
-        # payload's byte range. Stored before the transaction, as the finish does.
-        blob = self._store.put_blob(data)
-        binary = binary_items(found, ctx, blob.sha256, where)
-        return SmallUpload(
+        # Each item is its payload's byte range of the blob (the whole file).
+        binary = binary_items(found, ctx, identity.sha256.hex(), where)
+        item = SmallUpload(
             part, identity, ctx, TabularJsonRows([]), self._ids.new_id(), binary=binary
         )
+        return item, data

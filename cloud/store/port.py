@@ -75,6 +75,10 @@ class Store(Protocol):
         """Stores bytes content-addressed (temp file, fsync, rename, fsync dir); idempotent."""
         ...
 
+    def put_blobs(self, datas: Sequence[bytes | memoryview]) -> list[BlobRef]:
+        """``put_blob`` for many at once, in order; cheaper than one call each."""
+        ...
+
     def adopt_blob(self, path: Path, sha256_hex: str, size: int) -> BlobRef:
         """Moves a verified file (e.g. a finished staging file) into the blob store."""
         ...

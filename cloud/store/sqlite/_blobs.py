@@ -30,7 +30,7 @@ from cloud.model import BlobRef
 from cloud.store.sqlite._punch import punch_hole
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
 CHUNK_SIZE = 1 << 20  # at most 1 MiB per chunk yielded by ``open``
@@ -87,23 +87,50 @@ class BlobDir:
         Returns:
             The content's SHA-256 and size.
         """
-        ref = BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-        final_path = self.path_for(ref.sha256)
-        if _has_size(final_path, ref.size):
-            return ref
-        fan_out = self._fan_out_dir(final_path)
-        fd, tmp_name = _mkstemp(fan_out)
+        return self.put_many([data])[0]
+
+    def put_many(self, datas: Sequence[bytes | memoryview]) -> list[BlobRef]:
+        """Stores each of ``datas`` durably, as ``put`` would; returns their references.
+
+        The steps run over all of them at once: every temp file is written, then
+        each is fsynced, renamed into place, and each fan-out directory fsynced
+        once. Small blobs cost about half the CPU and wall time this way
+        (``docs/performance.md``): an ``UploadFiles`` call stores a blob per
+        camera frame or arbitrary file. A blob already stored, or twice in
+        ``datas``, is written once.
+        """
+        refs = [BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data)) for data in datas]
+        pending: list[tuple[int, str, Path]] = []  # fd, temp name, final path
+        writing: set[str] = set()
+        closed = renamed = 0
         try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, final_path)
+            for data, ref in zip(datas, refs, strict=True):
+                final_path = self.path_for(ref.sha256)
+                if ref.sha256 in writing or _has_size(final_path, ref.size):
+                    continue
+                writing.add(ref.sha256)
+                fd, tmp_name = _mkstemp(self._fan_out_dir(final_path))
+                pending.append((fd, tmp_name, final_path))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            for fd, _, _ in pending:
+                os.fsync(fd)
+            for fd, _, _ in pending:
+                os.close(fd)
+                closed += 1
+            for _, tmp_name, final_path in pending:
+                os.replace(tmp_name, final_path)
+                renamed += 1
         except BaseException:
-            _unlink(tmp_name)
+            for fd, _, _ in pending[closed:]:
+                os.close(fd)
+            for _, tmp_name, _ in pending[renamed:]:
+                _unlink(tmp_name)
             raise
-        fsync_dir(fan_out)
-        return ref
+        for fan_out in sorted({final_path.parent for _, _, final_path in pending}):
+            fsync_dir(fan_out)
+        return refs
 
     def adopt(self, path: Path, sha256_hex: str, size: int) -> BlobRef:
         """Moves a file whose hash the caller verified into the store.

@@ -193,6 +193,10 @@ class IngestMixin:
         """Stores bytes content-addressed (temp file, fsync, rename, fsync dir); idempotent."""
         return self._blobs.put(data)
 
+    def put_blobs(self, datas: Sequence[bytes | memoryview]) -> list[BlobRef]:
+        """``put_blob`` for many at once: each step over all of them, the fsyncs together."""
+        return self._blobs.put_many(datas)
+
     def adopt_blob(self, path: Path, sha256_hex: str, size: int) -> BlobRef:
         """Moves a verified file (e.g. a finished staging file) into the blob store.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -55,6 +57,41 @@ def test_concurrent_puts_of_the_same_bytes_store_one_file(blobs: BlobDir) -> Non
     assert len(set(refs)) == 1
     assert len(_files(blobs.root)) == 1
     assert b"".join(blobs.open(refs[0])) == data
+
+
+def test_put_many_stores_each_once_in_order_and_skips_what_is_stored(blobs: BlobDir) -> None:
+    """An ``UploadFiles`` call's blobs: all durable together, duplicates written once."""
+    old = blobs.put(b"already here")
+    mtime = blobs.path_for(old.sha256).stat().st_mtime_ns
+    datas = [b"frame 1", b"already here", memoryview(b"frame 2"), b"frame 1", b""]
+    refs = blobs.put_many(datas)
+    assert refs == [
+        BlobRef(sha256=hashlib.sha256(bytes(d)).hexdigest(), size=len(d)) for d in datas
+    ]
+    assert [b"".join(blobs.open(ref)) for ref in refs] == [bytes(d) for d in datas]
+    assert blobs.path_for(old.sha256).stat().st_mtime_ns == mtime  # not rewritten
+    assert len(_files(blobs.root)) == 4  # no temp file left, each content once
+    assert blobs.put_many([]) == []
+
+
+def test_put_many_that_fails_midway_leaves_no_temp_file_and_no_partial_blob(
+    blobs: BlobDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write error (ENOSPC, say) fails the call: nothing half-written stays behind."""
+    real_write = os.write
+    calls = []
+
+    def write(fd: int, data: bytes) -> int:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(OSError, match="No space"):
+        blobs.put_many([b"first", b"second", b"third"])
+    monkeypatch.undo()
+    assert _files(blobs.root) == []
 
 
 def test_empty_blob(blobs: BlobDir) -> None:
