@@ -74,6 +74,8 @@ class _Change:
     """The name that appeared (create, mkdir, a rename's target) or went (unlink)."""
     other: Path | None = None
     """A rename's old name; where an unlinked file waits (its grave)."""
+    grave: Path | None = None
+    """Where the file a rename replaced waits: the replacement is one change."""
 
 
 class RobotCrashed(BaseException):
@@ -144,6 +146,7 @@ class Disk:
         self._journal: dict[Path, list[_Change]] = {}
         """Per directory, its entry changes since it was last fsynced, oldest first."""
         self._seq = 0
+        self._buried = 0
         self._graves_made = False
         self.lost_entries = 0
         self.torn_bytes = 0
@@ -219,6 +222,11 @@ class Disk:
                 os.rename(path, other)
                 if path in self._durable:
                     self._durable[other] = self._durable.pop(path)
+                if change.grave is not None:  # the file it replaced is back
+                    os.rename(change.grave, path)
+                    self.data += os.path.getsize(path)
+            elif change.grave is not None:
+                os.unlink(change.grave)
         elif change.kind is _Kind.UNLINK:
             assert other is not None
             if os.path.isdir(path.parent) and not os.path.lexists(path):
@@ -240,6 +248,8 @@ class Disk:
             if change.kind is _Kind.UNLINK:
                 assert change.other is not None
                 os.unlink(change.other)
+            elif change.grave is not None:
+                os.unlink(change.grave)
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the disk's root (the trace never holds temp paths)."""
@@ -250,9 +260,11 @@ class Disk:
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _changed(self, kind: _Kind, path: Path, other: Path | None = None) -> None:
+    def _changed(
+        self, kind: _Kind, path: Path, other: Path | None = None, grave: Path | None = None
+    ) -> None:
         self._seq += 1
-        change = _Change(self._seq, kind, path, other)
+        change = _Change(self._seq, kind, path, other, grave)
         self._journal.setdefault(path.parent, []).append(change)
 
     def _dir_synced(self, directory: Path) -> None:
@@ -260,15 +272,20 @@ class Disk:
         if changes:
             self._made_durable(changes)
 
-    def _bury(self, path: Path) -> None:
-        """Unlinks ``path`` for now: the file waits in a grave until the unlink is durable."""
+    def _bury(self, path: Path) -> Path:
+        """Unlinks ``path`` for now: the file waits in a grave until the change is durable."""
         graves = self.root / _GRAVES
         if not self._graves_made:
             graves.mkdir(exist_ok=True)
             self._graves_made = True
-        grave = graves / f"{self._seq + 1}-{path.name}"
+        self._buried += 1
+        grave = graves / f"{self._buried}-{path.name}"
         os.rename(path, grave)
-        self._changed(_Kind.UNLINK, path, grave)
+        return grave
+
+    def _unlinked(self, path: Path, size: int) -> None:
+        self._removed(path, size)
+        self._changed(_Kind.UNLINK, path, self._bury(path))
 
     def _created(self, path: Path) -> None:
         self._durable[path] = 0
@@ -282,10 +299,10 @@ class Disk:
     def _synced(self, path: Path) -> None:
         self._durable.pop(path, None)
 
-    def _renamed(self, src: Path, dst: Path) -> None:
+    def _renamed(self, src: Path, dst: Path, replaced: Path | None) -> None:
         if src in self._durable:
             self._durable[dst] = self._durable.pop(src)
-        self._changed(_Kind.RENAME, dst, src)
+        self._changed(_Kind.RENAME, dst, src, replaced)
 
     def _removed(self, path: Path, size: int) -> None:
         self.data -= size
@@ -352,11 +369,12 @@ class SimFileSystem:
 
     def rename(self, src: Path, dst: Path) -> None:
         self._inc.check()
-        if os.path.lexists(dst) and os.path.lexists(src):  # the replaced file's unlink
+        replaced = None
+        if os.path.lexists(dst) and os.path.lexists(src):  # kept until the rename is durable
             self._disk._removed(dst, self._os.size(dst))
-            self._disk._bury(dst)
+            replaced = self._disk._bury(dst)
         self._os.rename(src, dst)
-        self._disk._renamed(src, dst)
+        self._disk._renamed(src, dst, replaced)
         if src.name.endswith(PROG_EXT) and dst.name.endswith(CAPTURE_EXT):
             self._disk.observer.finished(dst)
 
@@ -377,8 +395,7 @@ class SimFileSystem:
         size = self._os.size(path)
         if not path.name.endswith(PROG_EXT):
             self._disk.observer.removing(path)
-        self._disk._bury(path)
-        self._disk._removed(path, size)
+        self._disk._unlinked(path, size)
 
     def makedirs(self, path: Path) -> list[Path]:
         self._inc.check()

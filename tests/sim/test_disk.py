@@ -9,9 +9,12 @@ and show that Ferry's own file writing survives it.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.codec import CaptureFileWriter, RecordEncoder
 from actors.durable_dirs import ensure_dir
@@ -19,9 +22,6 @@ from actors.planted import Bug, planting
 from sim.disk import Disk, Incarnation, SimFileSystem
 from sim.trace import Trace
 from tests.codec.test_writer import HEADER, WALL_NS
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 class _KeepNone(random.Random):
@@ -160,3 +160,58 @@ def test_without_the_parent_fsyncs_the_same_file_is_lost(tmp_path: Path) -> None
     disk.power_cut()
     assert not path.exists()
     assert not (tmp_path / "capture").exists()
+
+
+NAMES = ("a", "b", "c")
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.sampled_from(NAMES), st.binary(min_size=1, max_size=8)),
+        st.tuples(st.just("rename"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
+        st.tuples(st.just("unlink"), st.sampled_from(NAMES)),
+        st.tuples(
+            st.just("fsync_dir"),
+        ),
+    ),
+    max_size=25,
+)
+
+
+def _listing(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(script=ops, seed=st.integers(0, 2**32))
+def test_a_power_cut_leaves_the_directory_as_it_was_after_some_change_since_its_fsync(
+    script: list[tuple[object, ...]], seed: int
+) -> None:
+    """The model's promise: what an fsync made durable stays, and the rest is a prefix.
+
+    Every state the directory passed through since its last fsync is a possible
+    outcome, and nothing else is: no change is kept without the ones before it.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        directory = root / "d"
+        directory.mkdir()
+        disk, fs, _ = _disk(root, random.Random(seed))
+        states = [_listing(directory)]  # since the last fsync_dir
+        for op in script:
+            if op[0] == "create" and not (directory / str(op[1])).exists():
+                handle = fs.create_new(directory / str(op[1]))
+                handle.write(op[2])  # type: ignore[arg-type]
+                handle.fsync()
+                handle.close()
+            elif op[0] == "rename" and (directory / str(op[1])).exists() and op[1] != op[2]:
+                fs.rename(directory / str(op[1]), directory / str(op[2]))
+            elif op[0] == "unlink" and (directory / str(op[1])).exists():
+                fs.unlink(directory / str(op[1]))
+            elif op[0] == "fsync_dir":
+                fs.fsync_dir(directory)
+                states = []
+            else:
+                continue
+            states.append(_listing(directory))
+        disk.power_cut()
+        assert _listing(directory) in states
+        assert disk.data == sum(len(b) for b in _listing(directory).values())
