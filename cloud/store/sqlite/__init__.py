@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, final
 
+from actors.adapters.os_fs import OsFileSystem
+from actors.durable_dirs import ensure_dir
 from cloud.store.sqlite._blobs import BlobDir
 from cloud.store.sqlite._db import Database
 from cloud.store.sqlite._fleet import FleetMixin
@@ -73,7 +75,7 @@ class SqliteStore(IngestMixin, UploadsMixin, SmallUploadsMixin, QueryMixin, Flee
             sql_budget_steps: SQLite VM steps one ``sql_query`` may take (default
                 about half a second of work); a trusted caller may allow more.
         """
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_dir(OsFileSystem(), data_dir)  # durable: acknowledged data lives below it
         self.data_dir = data_dir
         self._wall_ns = wall_ns
         if sql_budget_steps is not None:

@@ -25,6 +25,8 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, BinaryIO, final
 
+from actors.adapters.os_fs import OsFileSystem
+from actors.durable_dirs import ensure_dir
 from cloud.errors import InvalidArgument, NotFound
 from cloud.model import BlobRef
 from cloud.store.sqlite._punch import punch_hole
@@ -65,7 +67,7 @@ class BlobDir:
     """
 
     def __init__(self, root: Path) -> None:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_dir(OsFileSystem(), root)  # durable, as each blob's own entry is
         self.root = root
 
     def path_for(self, sha256_hex: str) -> Path:

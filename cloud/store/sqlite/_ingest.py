@@ -18,6 +18,8 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING
 
+from actors.adapters.os_fs import OsFileSystem
+from actors.durable_dirs import ensure_dir
 from cloud.errors import InvalidArgument, PermissionDenied
 from cloud.model import (
     ApiKeyRecord,
@@ -66,7 +68,7 @@ class IngestMixin:
         a command-line tool opening the store beside a running server must not,
         or it would delete the server's uncommitted blobs and staging files.
         """
-        staging.mkdir(mode=0o700, exist_ok=True)
+        ensure_dir(OsFileSystem(), staging)  # acknowledged chunks live in it
         self._staging = staging
         self._upload_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         self._running = RunningHashes()

@@ -1,4 +1,5 @@
-"""``BlobDir``: content addressing, idempotent durable writes, adopt, remove, sweep."""
+"""``BlobDir``: content addressing, idempotent durable writes, adopt, remove, sweep;
+and the store's own directories, durable from their creation."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from actors.adapters.os_fs import OsFileSystem
 from cloud.errors import InvalidArgument, NotFound
 from cloud.model import BlobRef
+from cloud.store.sqlite import SqliteStore
 from cloud.store.sqlite._blobs import CHUNK_SIZE, BlobDir
 
 if TYPE_CHECKING:
@@ -194,3 +197,26 @@ def test_punch_zeroes_a_range_and_keeps_the_rest(
     stored = blobs.path_for(whole.sha256).read_bytes()
     assert stored == b"a" * 10_000 + bytes(12_000) + b"z" * 10_000
     blobs.punch(BlobRef("0" * 64, size=1, offset=0))  # a missing blob is fine
+
+
+def test_a_new_store_makes_its_directories_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledged chunks and blobs live below the data dir: every directory the store
+    creates is fsynced into its parent, so a power cut cannot take one with them."""
+    synced: list[Path] = []
+    real = OsFileSystem.fsync_dir
+
+    def fsync_dir(self: OsFileSystem, path: Path) -> None:
+        synced.append(path)
+        real(self, path)
+
+    monkeypatch.setattr(OsFileSystem, "fsync_dir", fsync_dir)
+    data_dir = tmp_path / "srv" / "cloud"
+    SqliteStore(data_dir).close()
+    assert {tmp_path, tmp_path / "srv", data_dir} <= set(synced)
+    assert (data_dir / "blobs").is_dir()
+    assert (data_dir / "staging").is_dir()
+    synced.clear()
+    SqliteStore(data_dir).close()  # reopened: nothing new, no directory fsynced for it
+    assert synced == []
