@@ -30,7 +30,14 @@ class CaptureFileWriter:
     Records are buffered in memory up to ``flush_bytes`` and then written. A write
     that fails (``ENOSPC``, ``EIO``) raises, and keeps every unwritten byte: the
     file on disk stays a prefix of the intended stream, and a later ``flush()``
-    continues exactly where the failed one stopped. Not thread-safe.
+    continues exactly where the failed one stopped.
+
+    A failed fsync is not retried on the same file descriptor: Linux reports a
+    writeback error once and may then drop the unwritten pages, so a second
+    fsync can succeed over lost bytes. The writer keeps every byte appended since
+    its last good fsync (at most one fsync interval of data), and after a failed
+    fsync it truncates the file to what that fsync made durable, reopens it and
+    writes those bytes again before trusting an fsync. Not thread-safe.
 
     Example::
 
@@ -49,6 +56,11 @@ class CaptureFileWriter:
         self._pending: list[bytes] = [header]
         self._pending_bytes = len(header)
         self._written = 0
+        self._synced = 0
+        """Bytes a successful fsync made durable."""
+        self._since_sync: list[bytes] = [header]
+        """Everything appended after them (written or not), to write again after a failed fsync."""
+        self._fsync_failed = False
         self._dir_synced = False
         self._renamed = False
         self.records = 0
@@ -105,6 +117,7 @@ class CaptureFileWriter:
         """Adds one framed record; writes the buffer once it reaches ``flush_bytes``."""
         self._require_open()  # after finish() the record would be buffered and lost
         self._pending.append(framed)
+        self._since_sync.append(framed)
         self._pending_bytes += len(framed)
         self.records += 1
         if self._pending_bytes >= self._flush_bytes:
@@ -115,6 +128,7 @@ class CaptureFileWriter:
         self._require_open()
         for part in parts:
             self._pending.append(part)
+            self._since_sync.append(part)
             self._pending_bytes += len(part)
         self.records += 1
         if self._pending_bytes >= self._flush_bytes:
@@ -142,9 +156,22 @@ class CaptureFileWriter:
             self._pending_bytes = len(rest)
 
     def sync(self) -> None:
-        """Writes and fsyncs everything appended, so a power cut cannot lose it."""
+        """Writes and fsyncs everything appended, so a power cut cannot lose it.
+
+        Raises:
+            OSError: a write or the fsync failed; call again later (after a failed
+                fsync, the next call first writes the unsynced bytes again).
+        """
+        if self._fsync_failed:
+            self._rewrite_unsynced()
         self.flush()
-        self._require_open().fsync()
+        try:
+            self._require_open().fsync()
+        except OSError:
+            self._fsync_failed = True
+            raise
+        self._synced = self._written
+        self._since_sync = []
         if not self._dir_synced:
             self._fs.fsync_dir(self.path.parent)
             self._dir_synced = True
@@ -156,12 +183,12 @@ class CaptureFileWriter:
         """
         if self.finished_path is not None:
             return self.finished_path
-        if self._handle is not None:
+        if self._handle is not None or self._fsync_failed:  # (a failed rewrite closed it)
             if planted(Bug.RENAME_BEFORE_FSYNC):
                 self.flush()
             else:
                 self.sync()
-            self._handle.close()
+            self._require_open().close()
             self._handle = None
         target = self.path.with_suffix(CAPTURE_EXT)
         if not self._renamed:  # a retry after a failed directory fsync must not rename again
@@ -172,6 +199,22 @@ class CaptureFileWriter:
         self._fs.fsync_dir(target.parent)
         self.finished_path = target
         return target
+
+    def _rewrite_unsynced(self) -> None:
+        """After a failed fsync: the file cut back to its durable bytes, the rest written anew.
+
+        Each step may raise ``OSError``; the next ``sync`` starts over from the
+        first, so no byte is lost or written twice.
+        """
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._fs.truncate(self.path, self._synced)  # durable: the seam fsyncs it
+        self._handle = self._fs.open_append(self.path)
+        self._written = self._synced
+        self._pending = list(self._since_sync)
+        self._pending_bytes = sum(len(part) for part in self._pending)
+        self._fsync_failed = False
 
     def close_unfinished(self) -> None:
         """Closes the file without finishing it (it stays ``.prog`` for recovery)."""

@@ -37,6 +37,10 @@ class FaultyFileSystem:
             (a short write, as ``write(2)`` may do).
         fail_fsync_dirs: 1-based numbers of ``fsync_dir`` calls that raise ``EIO``
             (after nothing: the directory entry itself is already in place).
+        fail_fsyncs: 1-based numbers of file ``fsync`` calls (counted over all
+            files) that raise ``EIO`` as Linux does after a writeback error: the
+            bytes written since the file's last good fsync are lost (the file is
+            cut back to its size then), and a later fsync succeeds.
         durable: False makes ``fsync``/``fsync_dir`` no-ops and truncation
             unsynced, for tests that check contents rather than durability.
     """
@@ -47,12 +51,16 @@ class FaultyFileSystem:
         fail_writes: Iterable[int] = (),
         max_write: int | None = None,
         fail_fsync_dirs: Iterable[int] = (),
+        fail_fsyncs: Iterable[int] = (),
         durable: bool = True,
     ) -> None:
         self._os = OsFileSystem()
         self.fail_writes = set(fail_writes)
         self.max_write = max_write
         self.fail_fsync_dirs = set(fail_fsync_dirs)
+        self.fail_fsyncs = set(fail_fsyncs)
+        self.fsync_calls = 0
+        self.synced_sizes: dict[Path, int] = {}
         self.durable = durable
         self.write_calls = 0
         self.fsync_dir_calls = 0
@@ -62,13 +70,14 @@ class FaultyFileSystem:
         """Stops injecting faults (the disk has space again)."""
         self.fail_writes.clear()
         self.fail_fsync_dirs.clear()
+        self.fail_fsyncs.clear()
         self.max_write = None
 
     def create_new(self, path: Path) -> WritableFile:
-        return _FaultyFile(self, self._os.create_new(path))
+        return _FaultyFile(self, self._os.create_new(path), path)
 
     def open_append(self, path: Path) -> WritableFile:
-        return _FaultyFile(self, self._os.open_append(path))
+        return _FaultyFile(self, self._os.open_append(path), path)
 
     def open_read(self, path: Path) -> BinaryIO:
         return _CountingReader(self, self._os.open_read(path))  # type: ignore[return-value] # duck-typed BinaryIO: read/close
@@ -88,6 +97,7 @@ class FaultyFileSystem:
             self._os.truncate(path, size)
         else:
             os.truncate(path, size)
+        self.synced_sizes[path] = size
 
     def unlink(self, path: Path) -> None:
         self._os.unlink(path)
@@ -110,9 +120,10 @@ class FaultyFileSystem:
 
 @final
 class _FaultyFile:
-    def __init__(self, fs: FaultyFileSystem, inner: WritableFile) -> None:
+    def __init__(self, fs: FaultyFileSystem, inner: WritableFile, path: Path) -> None:
         self._fs = fs
         self._inner = inner
+        self._path = path
 
     def write(self, data: bytes | memoryview) -> int:
         fs = self._fs
@@ -124,8 +135,14 @@ class _FaultyFile:
         return self._inner.write(data)
 
     def fsync(self) -> None:
-        if self._fs.durable:
+        fs = self._fs
+        fs.fsync_calls += 1
+        if fs.fsync_calls in fs.fail_fsyncs:
+            os.truncate(self._path, fs.synced_sizes.get(self._path, 0))  # the pages are gone
+            raise _error(errno.EIO, self._path)
+        if fs.durable:
             self._inner.fsync()
+        fs.synced_sizes[self._path] = os.path.getsize(self._path)
 
     def close(self) -> None:
         self._inner.close()

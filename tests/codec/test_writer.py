@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import os
@@ -342,6 +343,58 @@ def test_under_any_write_faults_the_file_stays_a_prefix_and_ends_complete(
     assert final.read_bytes() == intended
     assert _indices(final) == list(range(n))
     assert all(e.errno == errno.ENOSPC for e in errors)
+
+
+def test_after_a_failed_fsync_the_unsynced_records_are_written_again_not_lost(tmp_path):
+    """Linux drops the pages of a failed writeback and the next fsync succeeds: a writer
+    that simply retried would finish a file without those records. Ferry's cuts the
+    file back to its last good fsync and writes them again, each exactly once."""
+    records = _records(6)
+    fs = FaultyFileSystem(fail_fsyncs={2})
+    writer = CaptureFileWriter.create(tmp_path, WALL_NS, HEADER, fs=fs)
+    writer.append(records[0])
+    writer.sync()  # fsync 1: header and record 0 are durable
+    writer.append(records[1])
+    writer.append(records[2])
+    with pytest.raises(OSError, match="Input/output"):
+        writer.sync()  # fsync 2 fails: records 1 and 2 are gone from the disk
+    assert writer.path.read_bytes() == HEADER + records[0]
+    writer.append(records[3])
+    writer.sync()
+    assert writer.path.read_bytes() == HEADER + b"".join(records[:4])
+    for r in records[4:]:
+        writer.append(r)
+    final = writer.finish()
+    assert _indices(final) == [0, 1, 2, 3, 4, 5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 10),
+    fail_fsyncs=st.sets(st.integers(1, 12), max_size=6),
+    sync_every=st.integers(1, 4),
+)
+def test_under_any_fsync_failures_the_finished_file_holds_every_record_once(
+    tmp_path_factory, n, fail_fsyncs, sync_every
+):
+    records = _records(n, size=17)
+    fs = FaultyFileSystem(fail_fsyncs=fail_fsyncs)
+    directory = tmp_path_factory.mktemp("fsyncs")
+    writer = CaptureFileWriter.create(directory, WALL_NS, HEADER, fs=fs, flush_bytes=1)
+    for i, r in enumerate(records):
+        writer.append(r)
+        if i % sync_every == 0:
+            with contextlib.suppress(OSError):
+                writer.sync()
+    for _ in range(len(fail_fsyncs) + 1):
+        try:
+            final = writer.finish()
+            break
+        except OSError:
+            continue
+    else:
+        pytest.fail("finish() never succeeded")
+    assert final.read_bytes() == HEADER + b"".join(records)
 
 
 def test_finish_after_a_failed_directory_fsync_completes_the_rename(tmp_path):
