@@ -58,8 +58,9 @@ class CaptureFileWriter:
         self._written = 0
         self._synced = 0
         """Bytes a successful fsync made durable."""
-        self._since_sync: list[bytes] = [header]
-        """Everything appended after them (written or not), to write again after a failed fsync."""
+        self._unsynced: list[bytes] = []
+        """The blocks written since then (not yet durable), to write again after a failed
+        fsync. Whole blocks, as ``flush`` joined them: the records themselves are freed."""
         self._fsync_failed = False
         self._dir_synced = False
         self._renamed = False
@@ -117,7 +118,6 @@ class CaptureFileWriter:
         """Adds one framed record; writes the buffer once it reaches ``flush_bytes``."""
         self._require_open()  # after finish() the record would be buffered and lost
         self._pending.append(framed)
-        self._since_sync.append(framed)
         self._pending_bytes += len(framed)
         self.records += 1
         if self._pending_bytes >= self._flush_bytes:
@@ -128,7 +128,6 @@ class CaptureFileWriter:
         self._require_open()
         for part in parts:
             self._pending.append(part)
-            self._since_sync.append(part)
             self._pending_bytes += len(part)
         self.records += 1
         if self._pending_bytes >= self._flush_bytes:
@@ -150,7 +149,13 @@ class CaptureFileWriter:
                 done += n
         finally:
             self._written += done
-            rest = bytes(view[done:]) if done < len(view) else b""
+            rest = b""
+            if done < len(view):
+                rest = bytes(view[done:])
+                if done:
+                    self._unsynced.append(bytes(view[:done]))
+            elif done:
+                self._unsynced.append(data)
             view.release()
             self._pending = [rest] if rest else []
             self._pending_bytes = len(rest)
@@ -171,7 +176,7 @@ class CaptureFileWriter:
             self._fsync_failed = True
             raise
         self._synced = self._written
-        self._since_sync = []
+        self._unsynced = []
         if not self._dir_synced:
             self._fs.fsync_dir(self.path.parent)
             self._dir_synced = True
@@ -212,8 +217,9 @@ class CaptureFileWriter:
         self._fs.truncate(self.path, self._synced)  # durable: the seam fsyncs it
         self._handle = self._fs.open_append(self.path)
         self._written = self._synced
-        self._pending = list(self._since_sync)
+        self._pending = [*self._unsynced, *self._pending]
         self._pending_bytes = sum(len(part) for part in self._pending)
+        self._unsynced = []
         self._fsync_failed = False
 
     def close_unfinished(self) -> None:
