@@ -42,7 +42,7 @@ from actors.sync.files import (
     CaptureCheck,
     arbitrary_file_metadata,
     delete_synced,
-    inspect_capture,
+    inspect_capture_bytes,
     read_chunk,
     unlink_synced,
 )
@@ -103,7 +103,8 @@ def read_small(
     for file in files:
         try:
             if file.kind is FileKind.CAPTURE:
-                check = inspect_capture(fs, file.path)
+                data = read_chunk(fs, file.path, 0, file.size)
+                check = inspect_capture_bytes(file.path, data)
                 if check.records == 0:
                     out.append(None)
                     continue
@@ -113,7 +114,7 @@ def read_small(
                 if now.size != file.size or now.mtime_ns != file.mtime_ns:
                     out.append(None)
                     continue
-            data = read_chunk(fs, file.path, 0, file.size)
+                data = read_chunk(fs, file.path, 0, file.size)
         except (OSError, SyncError):
             out.append(None)
             continue

@@ -26,6 +26,7 @@ from actors.sync.files import (
     compute_identity,
     delete_synced,
     inspect_capture,
+    inspect_capture_bytes,
     park,
     read_chunk,
     retry_failed,
@@ -247,6 +248,9 @@ def test_unreadable_framing_is_permanent_and_names_file_and_offset(
     assert str(path) in str(info.value)
     assert f"offset {offset}:" in str(info.value)
     assert why in str(info.value)
+    with pytest.raises(PermanentError) as in_memory:  # a batch's file, read whole first
+        inspect_capture_bytes(path, data)
+    assert str(in_memory.value) == str(info.value)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -260,10 +264,13 @@ def test_every_truncation_is_a_clean_prefix_or_names_the_torn_frame(tmp_path: Pa
     path.write_bytes(full[:cut])
     if cut in ends:
         assert inspect_capture(FS, path).records == ends.index(cut)
+        assert inspect_capture_bytes(path, full[:cut]) == inspect_capture(FS, path)
         return
     torn_start = max([0, *[e for e in ends if e < cut]])
     with pytest.raises(PermanentError, match=f"offset {torn_start}:"):
         inspect_capture(FS, path)
+    with pytest.raises(PermanentError, match=f"offset {torn_start}:"):
+        inspect_capture_bytes(path, full[:cut])
 
 
 # ----------------------------------------------------------------- delete
