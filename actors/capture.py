@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from actors.codec import JsonValue
     from actors.components import Component
     from actors.components._registry import Registry
-    from actors.messages import StreamKey
+    from actors.messages import CaptureMsg, StreamKey
     from actors.plan import CollectorPlan, ComponentPlan
     from actors.ports import BlockingRunner, FileSystem, WallClock
 
@@ -61,6 +61,9 @@ class CaptureSeams:
     rng: random.Random
     seed: int = 0
     on_finished: Callable[[list[Path]], None] | None = None
+    on_record: Callable[[CaptureMsg], None] | None = None
+    """Hears each reading the writer has put in a file (``CaptureStore``): the simulator's
+    checker, which then expects to find it captured."""
     component_errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,7 +103,9 @@ class CaptureRuntime:
         """Starts the writer, then the collectors of ``plan``; runs until cancelled."""
         seams = self._seams
         send, receive = trio.open_memory_channel[WriterMsg](MAILBOX_BOUND)
-        self.store = CaptureStore(seams.fs, fsync_interval_s=plan.fsync_interval_s)
+        self.store = CaptureStore(
+            seams.fs, fsync_interval_s=plan.fsync_interval_s, on_record=seams.on_record
+        )
         self.writer = Writer(
             receive, self.store, seams.runner, seams.clock, seams.rng, on_finished=seams.on_finished
         )

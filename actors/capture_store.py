@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 from actors.codec import CaptureFileWriter, RecordEncoder, StructEncodeError
+from actors.planted import Bug, planted
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from actors.messages import CaptureMsg, StreamKey, StreamSpec
@@ -60,8 +62,17 @@ class CaptureStore:
         store.process(now=trio_time, wall_ns=clock.now_ns())  # may raise OSError; call again
     """
 
-    def __init__(self, fs: FileSystem, *, fsync_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        fs: FileSystem,
+        *,
+        fsync_interval_s: float = 1.0,
+        on_record: Callable[[CaptureMsg], None] | None = None,
+    ) -> None:
+        """``on_record`` hears each reading once it is in a file's buffer (the
+        simulator's checker; called on the thread that runs ``process``)."""
         self._fs = fs
+        self._on_record = on_record
         self._fsync_interval = fsync_interval_s
         self._queue: deque[CaptureMsg] = deque()
         self._open: dict[StreamKey, _OpenFile] = {}
@@ -194,6 +205,8 @@ class CaptureStore:
 
     def _retire(self, key: StreamKey) -> None:
         open_file = self._open.pop(key)
+        if planted(Bug.DROP_ON_ROTATE):  # the simulator's planted bug: a lost buffer
+            open_file.writer.drop_unwritten()
         self._dirty.discard(key)
         self._rotate.discard(key)
         self._unfinished.append(open_file.writer)
@@ -224,6 +237,8 @@ class CaptureStore:
     def _record_done(self, msg: CaptureMsg) -> None:
         self.stats.records_written += 1
         self.done.append(msg)
+        if self._on_record is not None:
+            self._on_record(msg)
 
     def _encode_failed(self, msg: CaptureMsg, reason: str) -> None:
         self.stats.encode_errors += 1

@@ -34,6 +34,8 @@ class Bug(Enum):
     """Retry waits keep doubling past the one-hour cap."""
     UNCOUNTED_RETENTION = "uncounted-retention"
     """The disk-full policy deletes a file without logging or counting it."""
+    DROP_ON_ROTATE = "drop-on-rotate"
+    """Finishing a file for rotation drops the records still in its buffer."""
     UNSYNCED_DIRS = "unsynced-dirs"
     """New directories are never fsynced into their parents, so a power cut can take
     a capture directory with its finished files."""

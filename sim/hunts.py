@@ -39,6 +39,7 @@ HUNTS: dict[Bug, SimConfig] = {
         Bug.UNCOUNTED_RETENTION, 6.0, FaultKind.DISK_FILL, FaultKind.PARTITION
     ),
     Bug.UNSYNCED_DIRS: _config(Bug.UNSYNCED_DIRS, 1.0, FaultKind.ROBOT_CRASH),
+    Bug.DROP_ON_ROTATE: _config(Bug.DROP_ON_ROTATE, 0.5),
 }
 
 

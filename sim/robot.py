@@ -325,6 +325,7 @@ class Robot:
             fs=SimFileSystem(self._disk, inc),
             rng=self._rng,
             seed=self._seed,
+            on_record=self._checker.accepted,
         )
 
 

@@ -222,6 +222,12 @@ class CaptureFileWriter:
         self._unsynced = []
         self._fsync_failed = False
 
+    def drop_unwritten(self) -> None:
+        """Forgets the records not yet written (only the simulator's planted bug does this)."""
+        if self._written:  # never the header
+            self._pending = []
+            self._pending_bytes = 0
+
     def close_unfinished(self) -> None:
         """Closes the file without finishing it (it stays ``.prog`` for recovery)."""
         if self._handle is not None:
