@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections import Counter
     from pathlib import Path
 
-    from actors.codec import SensorRecord
+    from actors.codec import JsonObject, SensorRecord
     from actors.messages import CaptureMsg
     from actors.ports import SyncFile
     from sim.disk import Disk
@@ -88,12 +88,25 @@ class Books:
 
 def record_key(record: SensorRecord) -> str:
     """The simulated components' key of a reading: ``component#seq``."""
-    if record.binary is not None:
-        return record.binary.split(b"\n", 1)[0].decode(errors="replace")
-    readings = (record.struct or {}).get("readings")
-    if isinstance(readings, dict):
-        return f"{readings.get('src')}#{readings.get('seq')}"
-    return "?"
+    return reading_key(record.binary, record.struct) or "?"
+
+
+def reading_key(binary: bytes | None, struct: JsonObject | None) -> str | None:
+    """The key of a reading as a file holds it or as the writer takes it (None: no key).
+
+    A binary reading's key is its payload's first line. A Struct number is a
+    double, so ``seq`` reads back as ``1.0`` where a collector sent ``1``: the key
+    uses the double either way.
+    """
+    if binary is not None:
+        return binary.split(b"\n", 1)[0].decode(errors="replace")
+    readings = (struct or {}).get("readings")
+    if not isinstance(readings, dict):
+        return None
+    seq = readings.get("seq")
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        seq = float(seq)
+    return f"{readings.get('src')}#{seq}"
 
 
 def read_keys(path: Path, limit: int | None = None) -> list[str]:
@@ -170,15 +183,8 @@ class Checker:
     def accepted(self, msg: CaptureMsg) -> None:
         """The writer put a reading in a file: it must be captured, unless the power goes
         first (then it may be lost in the unsynced window, and is excused)."""
-        if msg.payload is not None:
-            key = msg.payload.split(b"\n", 1)[0].decode(errors="replace")
-        else:
-            readings = (msg.data or {}).get("readings")
-            if not isinstance(readings, dict):
-                return
-            # As the cloud and read_keys see it: a Struct number is a double.
-            key = f"{readings.get('src')}#{float(readings.get('seq'))}"  # type: ignore[arg-type]
-        if key not in self.books.captured:
+        key = reading_key(msg.payload, msg.data)
+        if key is not None and key not in self.books.captured:
             self._accepted.add(key)
 
     def power_lost(self) -> None:

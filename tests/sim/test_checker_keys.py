@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors.codec import CaptureFileWriter, RecordEncoder
-from sim.checker import read_keys
+from sim.checker import read_keys, reading_key
 from tests.codec.test_writer import HEADER, WALL_NS  # a tabular sensor file's header
 
 if TYPE_CHECKING:
@@ -47,3 +47,13 @@ def test_a_limit_keeps_only_the_records_durable_within_it(tmp_path: Path) -> Non
 
 def test_a_missing_file_has_no_keys(tmp_path: Path) -> None:
     assert read_keys(tmp_path / "gone.capture") == []
+
+
+def test_the_writer_and_the_file_give_a_reading_the_same_key(tmp_path: Path) -> None:
+    """The accepted-readings check compares the key of what the writer took (``seq`` an
+    int) with the key read back from the file (``seq`` a double): they must agree."""
+    path, _ends = _file(tmp_path, 3)
+    taken = [reading_key(None, {"readings": {"src": "s1", "seq": seq}}) for seq in (1, 2, 3)]
+    assert taken == read_keys(path)
+    assert reading_key(b"cam#7\nJPEG", None) == "cam#7"
+    assert reading_key(None, {"other": 1}) is None
