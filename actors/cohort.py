@@ -20,6 +20,7 @@ import trio
 from actors.components import SkipReading
 from actors.histogram import bucket
 from actors.messages import CaptureBatch
+from actors.timers import sleep_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -89,7 +90,7 @@ class Cohort:
         tick = 0
         while True:
             due = start + tick * interval
-            await trio.sleep_until(due)
+            await sleep_until(due)
             late = trio.current_time() - due
             late_bucket = bucket(late)
             members = list(self.members.values())

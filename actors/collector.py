@@ -18,6 +18,7 @@ import trio
 from actors.capture_sink import CaptureSink
 from actors.components import SkipReading
 from actors.histogram import LatencyHistogram
+from actors.timers import sleep_until
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -105,7 +106,7 @@ class Collector:
         tick = 0
         while True:
             due = start + tick * interval
-            await trio.sleep_until(due)
+            await sleep_until(due)
             self.stats.lateness.add(trio.current_time() - due)
             self.stats.ticks += 1
             await self._capture_once()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn, final
 import trio
 
 from actors.messages import CaptureBatch, CaptureMsg, RotateRequest
+from actors.timers import sleep
 
 if TYPE_CHECKING:
     import random
@@ -100,7 +101,7 @@ class Writer:
                     not idle.cancelled_caught
                     and trio.current_time() - self._last_batch_end < BATCH_WINDOW_S
                 ):
-                    await trio.sleep(BATCH_WINDOW_S)
+                    await sleep(BATCH_WINDOW_S)
                 self._accept_ready()
                 await self._process()
                 self._last_batch_end = trio.current_time()

@@ -1,9 +1,11 @@
 """What Trio's primitives cost under the simulator's clock: a sleep against a checkpoint.
 
-Ten tasks either sleep to distinct deadlines (each sleep is a cancel scope whose
-deadline expires and raises ``Cancelled`` into the task) or only checkpoint, under
-``sim.clock.JumpingClock``. Prints CPU microseconds per operation. A simulated day
-is mostly such sleeps (docs/performance.md, "Afternoon (2026-11-22)").
+Ten tasks either sleep to distinct deadlines or only checkpoint, under
+``sim.clock.JumpingClock``. Two sleeps: Trio's (a cancel scope whose deadline
+expires and raises ``Cancelled`` into the task) and ``actors.timers.sleep_until``
+(the same deadline; its abort callback reschedules the task instead). Prints
+CPU microseconds per operation. A simulated day is mostly such sleeps
+(docs/performance.md, "Afternoon (2026-11-22)").
 
 Run: python -m bench.trio_costs [--ops 200000] [--rounds 2]
 """
@@ -15,6 +17,7 @@ import time
 
 import trio
 
+from actors.timers import sleep_until
 from bench.common import cpu_model, python_build
 from sim.clock import JumpingClock
 
@@ -28,14 +31,21 @@ async def _sleeper(k: int, n: int) -> None:
         await trio.sleep_until(t)
 
 
+async def _ferry_sleeper(k: int, n: int) -> None:
+    t = 0.0
+    for _ in range(n):
+        t += 0.001 * (k + 1)
+        await sleep_until(t)
+
+
 async def _checkpointer(_k: int, n: int) -> None:
     for _ in range(n):
         await trio.lowlevel.checkpoint()
 
 
 def cost_us(kind: str, ops: int) -> float:
-    """CPU microseconds per operation (``sleep`` or ``checkpoint``) over ``ops`` of them."""
-    task = _sleeper if kind == "sleep" else _checkpointer
+    """CPU microseconds per operation (``sleep``, ``ferry-sleep`` or ``checkpoint``)."""
+    task = {"sleep": _sleeper, "ferry-sleep": _ferry_sleeper, "checkpoint": _checkpointer}[kind]
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -54,8 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"bench.trio_costs: {cpu_model()}; {python_build()}; Trio {trio.__version__}")
     for _ in range(args.rounds):
-        for kind in ("sleep", "checkpoint"):
-            print(f"  {kind:<10} {cost_us(kind, args.ops):6.1f} µs CPU each ({args.ops:,} ops)")
+        for kind in ("sleep", "ferry-sleep", "checkpoint"):
+            print(f"  {kind:<11} {cost_us(kind, args.ops):6.1f} µs CPU each ({args.ops:,} ops)")
 
 
 if __name__ == "__main__":

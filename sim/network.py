@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar, final
 import trio
 
 from actors.errors import OfflineError, SyncError
+from actors.timers import sleep
 from sim.faults import FaultKind
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class SimNetwork:
             raise
 
     async def _carry(self, rpc: str, what: str, deliver: Callable[[], Awaitable[T]]) -> T:
-        await trio.sleep(self._latency())
+        await sleep(self._latency())
         reason = self.down()
         if reason:
             self._trace.event("net", f"refused {rpc} {what}: {reason}")
@@ -131,7 +132,7 @@ class SimNetwork:
         if self._chance(FaultKind.LOST_ACK):
             self._trace.event("net", f"lost-ack {rpc} {what}")
             raise OfflineError("connection reset: answer lost (simulated)", where=rpc)
-        await trio.sleep(self._latency())
+        await sleep(self._latency())
         if self.cloud.epoch != epoch:
             self._trace.event("net", f"answer lost in cloud crash {rpc} {what}")
             raise OfflineError("connection reset: the cloud crashed", where=rpc)
