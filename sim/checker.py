@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from actors.codec import CAPTURE_EXT, CaptureFileError, CaptureFileReader, decode_sensor_data
+from actors.codec import (
+    CAPTURE_EXT,
+    CaptureFileError,
+    CaptureFileReader,
+    decode_sensor_payload,
+)
 from actors.sync import fsm
 from actors.sync.backoff import MAX_DELAY_S
 from cloud.ingest.resumable import file_sha256
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
     from collections import Counter
     from pathlib import Path
 
-    from actors.codec import JsonObject, SensorRecord
+    from actors.codec import JsonObject
     from actors.messages import CaptureMsg
     from actors.ports import SyncFile
     from sim.disk import Disk
@@ -86,11 +91,6 @@ class Books:
     steps: int = 0
 
 
-def record_key(record: SensorRecord) -> str:
-    """The simulated components' key of a reading: ``component#seq``."""
-    return reading_key(record.binary, record.struct) or "?"
-
-
 def reading_key(binary: bytes | None, struct: JsonObject | None) -> str | None:
     """The key of a reading as a file holds it or as the writer takes it (None: no key).
 
@@ -116,10 +116,11 @@ def read_keys(path: Path, limit: int | None = None) -> list[str]:
         with CaptureFileReader(path) as reader:
             # ``decoded`` reads a small file at once and cuts it in memory (records()
             # reads each frame on its own); both stop at the same torn or corrupt record.
-            for _offset, record in reader.decoded(decode_sensor_data):
+            # Only each record's data is decoded: the key needs no timestamps.
+            for _offset, (struct, binary) in reader.decoded(decode_sensor_payload):
                 if limit is not None and reader.good_offset > limit:
                     break
-                keys.append(record_key(record))
+                keys.append(reading_key(binary, struct) or "?")
     except (CaptureFileError, FileNotFoundError):
         pass
     return keys

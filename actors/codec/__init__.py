@@ -3,7 +3,7 @@
 Public API (re-exported from private modules):
 
 - records: ``RecordEncoder``, ``SensorRecord``, ``decode_sensor_data``,
-  ``encode_header``, ``decode_header``, ``encode_timestamp``;
+  ``decode_sensor_payload``, ``encode_header``, ``decode_header``, ``encode_timestamp``;
 - Struct values: ``StructEncoder``, ``decode_struct``, ``JsonValue``;
 - tabular rows for ingest: ``TabularTranscoder`` (records to times and JSON text);
 - files: ``CaptureFileWriter``, ``CaptureFileReader``, ``iter_records``,
@@ -49,7 +49,11 @@ from actors.codec._records import (
     encode_header,
     encode_timestamp,
 )
-from actors.codec._records_decode import decode_sensor_data, decode_timestamp
+from actors.codec._records_decode import (
+    decode_sensor_data,
+    decode_sensor_payload,
+    decode_timestamp,
+)
 from actors.codec._struct import JsonObject, JsonValue, StructEncodeError, StructEncoder
 from actors.codec._struct_decode import decode_struct
 from actors.codec._tabular_json import TabularTranscoder
@@ -90,6 +94,7 @@ __all__ = [
     "data_type_for",
     "decode_header",
     "decode_sensor_data",
+    "decode_sensor_payload",
     "decode_struct",
     "decode_timestamp",
     "decode_varint",

@@ -57,6 +57,31 @@ def decode_sensor_data(buf: bytes | memoryview) -> SensorRecord:
     return _decode_sensor_data(buf)
 
 
+def decode_sensor_payload(buf: bytes) -> tuple[dict[str, JsonValue] | None, bytes | None]:
+    """A ``SensorData`` record's data only, ``(struct, binary)``: for readers that need
+    no timestamps, such as the simulator's checker (a third of a record's decoding
+    is its metadata).
+
+    The metadata's bytes are framed (they lie inside the record) but not decoded,
+    so a record whose metadata alone is malformed passes here and fails
+    ``decode_sensor_data``.
+
+    Raises:
+        WireError: the record's framing or data is not a valid SensorData.
+    """
+    try:
+        _meta_start, _meta_end, kind, start, stop = fast_fields(buf, 0, len(buf))
+        if kind == STRUCT:
+            return fast_struct(buf, start, stop), None
+        if kind == BINARY:
+            return None, buf[start:stop]
+        return None, None
+    except FALLBACK:
+        pass  # the reference decoder gives the result or the exact error
+    record = _decode_sensor_data(buf)
+    return record.struct, record.binary
+
+
 # --- The fast decoder -------------------------------------------------------------------------
 #
 # As in ``_struct_decode``: these handle the bytes encoders write (known fields, one-byte

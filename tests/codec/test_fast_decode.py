@@ -28,6 +28,7 @@ from actors.codec import (
     _struct_decode,
     decode_header,
     decode_sensor_data,
+    decode_sensor_payload,
     decode_struct,
     decode_timestamp,
     decode_varint,
@@ -53,6 +54,8 @@ def exact(value: Any) -> Any:
         return ("dict", tuple((exact(k), exact(v)) for k, v in value.items()))
     if isinstance(value, list):
         return ("list", tuple(exact(v) for v in value))
+    if isinstance(value, tuple):
+        return ("tuple", tuple(exact(v) for v in value))
     if isinstance(value, SensorRecord):
         return (
             "record",
@@ -93,6 +96,30 @@ def _struct_agrees(body: bytes) -> None:
 
 def _record_agrees(body: bytes) -> None:
     assert outcome(decode_sensor_data, body) == outcome(_records_decode._decode_sensor_data, body)
+    _payload_agrees(body)
+
+
+def _payload(record: SensorRecord) -> tuple[Any, Any]:
+    return record.struct, record.binary
+
+
+def _payload_agrees(body: bytes) -> None:
+    """``decode_sensor_payload`` gives the reference's data, or fails as it does; it
+    may pass a record whose metadata alone is bad: then its data is the reference's
+    for the same record without the metadata field."""
+    reference = outcome(lambda b: _payload(_records_decode._decode_sensor_data(b)), body)
+    got = outcome(decode_sensor_payload, body)
+    if reference[0] == "ok" or got[0] == "error":
+        assert got == reference
+        return
+    meta_start, meta_end, *_ = _records_decode.fast_fields(body, 0, len(body))
+    tag = next(
+        p
+        for p in range(meta_start - 1, -1, -1)
+        if body[p] == 0x0A and decode_varint(body, p + 1) == (meta_end - meta_start, meta_start)
+    )
+    without = body[:tag] + body[meta_end:]
+    assert got == outcome(lambda b: _payload(_records_decode._decode_sensor_data(b)), without)
 
 
 # --- what Ferry writes takes the fast path -------------------------------------------------------

@@ -22,7 +22,7 @@ T0 = 1_767_225_600 * 10**9
 
 
 def _python_inventory(cloud: SimCloud) -> Counter[str]:
-    """The reference: every stored reading decoded, keyed as ``sim.checker.record_key`` does."""
+    """The reference: every stored reading decoded, keyed as ``sim.checker.reading_key`` does."""
     found: Counter[str] = Counter()
     for doc in cloud.store.iter_reading_documents(PRINCIPAL, Filter()):
         data = doc.get("data")
