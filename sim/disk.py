@@ -134,6 +134,7 @@ class Disk:
         other: int = 100 << 20,
     ) -> None:
         self.root = root
+        self._root_prefix = f"{root}{os.sep}"
         self._rng = rng
         self._trace = trace
         self.observer = observer
@@ -252,11 +253,14 @@ class Disk:
                 os.unlink(change.grave)
 
     def rel(self, path: Path) -> str:
-        """``path`` relative to the disk's root (the trace never holds temp paths)."""
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.name
+        """``path`` relative to the disk's root (the trace never holds temp paths).
+
+        Cut from the string: ``Path.relative_to`` took half a percent of a run.
+        """
+        text = str(path)
+        if text.startswith(self._root_prefix):
+            return text[len(self._root_prefix) :].replace(os.sep, "/")
+        return path.name
 
     # ------------------------------------------------------------ bookkeeping
 

@@ -397,9 +397,67 @@ def test_under_any_fsync_failures_the_finished_file_holds_every_record_once(
     assert final.read_bytes() == HEADER + b"".join(records)
 
 
+class _RecordingFileSystem:
+    """The real file system, logging each fsync, rename and directory fsync in order."""
+
+    def __init__(self) -> None:
+        self._os = OsFileSystem()
+        self.log: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._os, name)
+
+    def create_new(self, path: Path) -> object:
+        inner = self._os.create_new(path)
+        log = self.log
+
+        class _File:
+            def write(self, data: bytes | memoryview) -> int:
+                return inner.write(data)
+
+            def fsync(self) -> None:
+                log.append(f"fsync {path.name}")
+                inner.fsync()
+
+            def close(self) -> None:
+                inner.close()
+
+        return _File()
+
+    def rename(self, src: Path, dst: Path) -> None:
+        self.log.append(f"rename {src.suffix} -> {dst.suffix}")
+        self._os.rename(src, dst)
+
+    def fsync_dir(self, path: Path) -> None:
+        self.log.append("fsync_dir " + ",".join(sorted(p.suffix for p in path.iterdir())))
+        self._os.fsync_dir(path)
+
+
+def test_a_file_finished_at_once_fsyncs_its_directory_once_after_the_rename(tmp_path):
+    """A camera's one-reading file: its data fsynced, then renamed, then its directory
+    fsynced once, which makes its name durable as ``.capture`` (no fsync of the
+    ``.prog``'s name first). A file synced before it finishes fsyncs both."""
+    fs = _RecordingFileSystem()
+    writer = CaptureFileWriter.create(tmp_path / "cam", WALL_NS, HEADER, fs=fs)  # type: ignore[arg-type]
+    writer.append(_records(1)[0])
+    fs.log.clear()  # (creating the collector's directory fsynced its parent)
+    writer.finish()
+    stem = writer.path.stem
+    assert fs.log == [f"fsync {stem}.prog", "rename .prog -> .capture", "fsync_dir .capture"]
+
+    later = CaptureFileWriter.create(tmp_path / "cam", WALL_NS + 10**9, HEADER, fs=fs)  # type: ignore[arg-type]
+    later.append(_records(1)[0])
+    later.sync()
+    later.append(_records(2)[1])
+    fs.log.clear()
+    later.finish()
+    assert fs.log[-2:] == ["rename .prog -> .capture", "fsync_dir .capture,.capture"]
+    assert fs.log.count(f"fsync {later.path.stem}.prog") == 1
+
+
 def test_finish_after_a_failed_directory_fsync_completes_the_rename(tmp_path):
-    # fsync_dir calls: 1 = sync() after the data, 2 = after the rename.
-    fs = FaultyFileSystem(fail_fsync_dirs={2})
+    # fsync_dir calls: 1 = after the rename (a file never synced before needs no other).
+    fs = FaultyFileSystem(fail_fsync_dirs={1})
     writer = CaptureFileWriter.create(tmp_path, WALL_NS, HEADER, fs=fs)
     writer.append(_records(1)[0])
 
@@ -409,7 +467,7 @@ def test_finish_after_a_failed_directory_fsync_completes_the_rename(tmp_path):
 
     assert final == writer.path.with_suffix(".capture")
     assert _indices(final) == [0]
-    assert fs.fsync_dir_calls == 3  # the rename was made durable on the retry
+    assert fs.fsync_dir_calls == 2  # the rename was made durable on the retry
     assert sorted(tmp_path.iterdir()) == [final]
 
 
