@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from cloud.store.sqlite._blobs import BlobDir
     from cloud.store.sqlite._db import Database
 
+_PART_CACHE_LIMIT = 4096
+"""Parts remembered (``IngestMixin._parts``); past it the memory starts over."""
+
 
 class IngestMixin:
     """The ``Store`` methods that write (and their lookups), for ``SqliteStore``.
@@ -58,6 +61,9 @@ class IngestMixin:
     _staging: Path
     _upload_locks: tuple[threading.Lock, ...]
     _running: RunningHashes
+    _parts: dict[str, PartInfo]
+    """Parts read or claimed so far, by id: a part's row never changes once written
+    (it is only ever inserted, below), so every upload call need not read it again."""
 
     def _open_ingest(self, staging: Path, *, sweep: bool = True) -> None:
         """Prepares the staging directory and, with ``sweep``, drops what a crash left behind.
@@ -72,6 +78,7 @@ class IngestMixin:
         self._staging = staging
         self._upload_locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         self._running = RunningHashes()
+        self._parts = {}
         if sweep:
             self._sweep()
 
@@ -158,6 +165,23 @@ class IngestMixin:
                 f"API key {principal.key_id!r} is scoped to part {principal.part_id!r}, "
                 f"not {part_id!r}"
             )
+        part = self._parts.get(part_id)
+        if part is None:
+            part = self._read_or_claim_part(principal, part_id)
+            if len(self._parts) >= _PART_CACHE_LIMIT:
+                self._parts.clear()
+            self._parts[part_id] = part
+        if part.org_id != principal.org_id:
+            raise PermissionDenied(f"part {part_id!r} belongs to another organization")
+        if part.location_id != principal.location_id:
+            raise PermissionDenied(
+                f"part {part_id!r} belongs to location {part.location_id!r}, "
+                f"not to the key's location {principal.location_id!r}"
+            )
+        return part
+
+    def _read_or_claim_part(self, principal: Principal, part_id: str) -> PartInfo:
+        """The part's row, inserted for the caller's organization and location if missing."""
         query = (
             "SELECT part_id, org_id, location_id, part_name, robot_id, robot_name "
             "FROM parts WHERE part_id = ?"
@@ -179,15 +203,7 @@ class IngestMixin:
                     (part_id, principal.org_id, principal.location_id, part_id),
                 )
                 row = conn.execute(query, (part_id,)).fetchone()
-        part = PartInfo(*(str(value) for value in row))
-        if part.org_id != principal.org_id:
-            raise PermissionDenied(f"part {part_id!r} belongs to another organization")
-        if part.location_id != principal.location_id:
-            raise PermissionDenied(
-                f"part {part_id!r} belongs to location {part.location_id!r}, "
-                f"not to the key's location {principal.location_id!r}"
-            )
-        return part
+        return PartInfo(*(str(value) for value in row))
 
     # -- blobs -------------------------------------------------------------------
 

@@ -159,6 +159,36 @@ def test_resolve_part_claims_on_first_use(store: SqliteStore) -> None:
     assert store.resolve_part(make_principal(key_id="other-key"), "p-new") == part
 
 
+def test_a_part_is_read_once_and_then_answered_from_memory_with_every_check(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part's row never changes once claimed, so upload calls after the first
+    need no read transaction for it; the caller's scope is still checked each time."""
+    part = _claimed(store)
+
+    def no_database() -> None:
+        raise AssertionError("resolve_part read the database again")
+
+    monkeypatch.setattr(store._db, "read", no_database)
+    monkeypatch.setattr(store._db, "write", no_database)
+    assert store.resolve_part(make_principal(key_id="other-key"), PART) == part
+    with pytest.raises(PermissionDenied, match="another organization"):
+        store.resolve_part(make_principal(org_id="org-2"), PART)
+    with pytest.raises(PermissionDenied, match="scoped to part"):
+        store.resolve_part(make_principal(part_id="part-2"), PART)
+
+
+def test_a_part_claimed_by_another_process_is_read_from_the_database(
+    open_store: OpenStore,
+) -> None:
+    store, other = open_store(), open_store()  # as two processes on the same data
+    assert store.resolve_part(make_principal(), PART) == other.resolve_part(make_principal(), PART)
+    claimed = other.resolve_part(make_principal(), "p-elsewhere")
+    assert store.resolve_part(make_principal(), "p-elsewhere") == claimed
+    with pytest.raises(PermissionDenied, match="another organization"):
+        store.resolve_part(make_principal(org_id="org-2"), "p-elsewhere")
+
+
 def test_resolve_part_of_another_org_is_denied(store: SqliteStore) -> None:
     _claimed(store)
     with pytest.raises(PermissionDenied, match="another organization"):
