@@ -31,8 +31,8 @@ _PAGE = 1000
 # Each stored reading's key, counted in SQL: ``src#seq`` of its ``readings`` object.
 _TABULAR_KEYS = (
     "SELECT ifnull(data ->> '$.readings.src', 'None') || '#' || "
-    "ifnull(data ->> '$.readings.seq', 'None') AS k, count(*) AS n FROM readings "
-    "WHERE json_type(data, '$.readings') = 'object' GROUP BY k"
+    "ifnull(data ->> '$.readings.seq', 'None') AS k FROM readings "
+    "WHERE json_type(data, '$.readings') = 'object'"
 )
 _MAX_KEYS = 100_000_000
 _SQL_BUDGET_STEPS = 10**12  # the checker's own query: no budget to speak of
@@ -85,17 +85,15 @@ class SimCloud:
     def inventory(self) -> Counter[str]:
         """How often each reading key (``component#seq``) is stored, tabular and binary.
 
-        Tabular keys are counted by SQL in the store (``sql_query``): decoding
-        every stored reading in Python took 6 % of a simulated day. A reading
+        Tabular keys are made by SQL in the store (``sql_query``): decoding
+        every stored reading in Python took 6 % of a simulated day. They are
+        counted here: nearly every key is stored once, so a ``GROUP BY`` only
+        sorted them (0.9 of the query's 2.2 s for 240,000 readings). A reading
         whose ``readings`` is not an object is not counted (the components always
         write one); a missing ``src`` or ``seq`` reads ``None``, as in Python.
         """
-        found: Counter[str] = Counter()
         rows = self.store.sql_query(PRINCIPAL, _TABULAR_KEYS, max_rows=_MAX_KEYS)
-        for doc in rows:
-            key, count = doc["k"], doc["n"]
-            if isinstance(key, str) and isinstance(count, int):
-                found[key] += count
+        found: Counter[str] = Counter(doc["k"] for doc in rows if isinstance(doc["k"], str))
         for row in self._binary_rows():
             found[self._blob_key(row)] += 1
         return found
