@@ -1,6 +1,6 @@
 """The collector actor: captures one (resource, method) on a deadline schedule.
 
-Ticks are at ``t0 + k / hz`` (``trio.sleep_until``), so timing never drifts; a
+Ticks are at ``t0 + k / hz`` (``actors.timers.sleep_until``), so timing never drifts; a
 tick that is already past when the previous capture returns is skipped and
 counted, never bunched. Each component call is bounded by a timeout. Results go
 to the writer's mailbox without blocking: when the method's in-flight budget
