@@ -39,6 +39,9 @@ class Bug(Enum):
     UNSYNCED_DIRS = "unsynced-dirs"
     """New directories are never fsynced into their parents, so a power cut can take
     a capture directory with its finished files."""
+    BLIND_FSYNC_RETRY = "blind-fsync-retry"
+    """After a failed fsync the writer only fsyncs again, as if the unsynced bytes were
+    still there to make durable (Linux dropped them)."""
 
 
 _PLANTED: ContextVar[frozenset[Bug]] = ContextVar("ferry_planted_bugs", default=frozenset())

@@ -135,6 +135,8 @@ def render(report: SimReport) -> str:
         f"  faults injected      {sum(report.faults.values())} ({faults})",
         f"  robot crashes        {report.robot_crashes} ({report.torn_bytes} torn bytes,"
         f" unsynced directory changes undone: {report.extra.get('lost_dir_entries', 0)})",
+        f"  fsync errors         {report.extra.get('fsync_errors', 0)}"
+        f" ({report.extra.get('fsync_lost_bytes', 0)} unsynced bytes lost, to be written again)",
         f"  cloud crashes        {report.cloud_crashes}",
         f"  readings produced    {report.produced}",
         f"  files dropped        {report.extra.get('files_dropped', 0)} (arbitrary files)",

@@ -132,8 +132,10 @@ class Disk:
         *,
         total: int = 1 << 30,
         other: int = 100 << 20,
+        conditions: Conditions | None = None,
     ) -> None:
         self.root = root
+        self._conditions = conditions
         self._root_prefix = f"{root}{os.sep}"
         self._rng = rng
         self._trace = trace
@@ -152,6 +154,8 @@ class Disk:
         self.lost_entries = 0
         self.torn_bytes = 0
         self.enospc = 0
+        self.fsync_errors = 0
+        self.fsync_lost_bytes = 0
 
     def free(self) -> int:
         """Bytes a write may still use."""
@@ -169,6 +173,32 @@ class Disk:
         else:
             self.other = self.total - self.data - int(fault.magnitude * (256 << 10))
         self._trace.event("disk", f"fill total={self.total} other={self.other} data={self.data}")
+
+    def maybe_fail_fsync(self, path: Path) -> None:
+        """Under a fsync-error fault, fails ``path``'s fsync now and then, as Linux does.
+
+        After a writeback error Linux drops the dirty pages and reports ``EIO``
+        once: the bytes written since the file's last good fsync are gone (here,
+        the file is cut back to them) and a later fsync succeeds. A writer that
+        only retried the fsync would lose them without knowing.
+
+        Raises:
+            OSError: ``EIO``, the fsync failed.
+        """
+        fault = self._conditions.get(FaultKind.FSYNC_ERROR) if self._conditions else None
+        if fault is None or self._rng.random() >= fault.magnitude:
+            return
+        durable = self._durable.pop(path, None)
+        lost = 0
+        if durable is not None:
+            size = os.path.getsize(path)
+            lost = size - durable
+            os.truncate(path, durable)
+            self.data -= lost
+        self.fsync_errors += 1
+        self.fsync_lost_bytes += lost
+        self._trace.event("disk", f"fsync-error {self.rel(path)} lost {lost}")
+        raise OSError(errno.EIO, "Input/output error (simulated writeback failure)", str(path))
 
     def unfill(self) -> None:
         """The disk-fill fault ends: the other data is gone again."""
@@ -340,6 +370,7 @@ class SimFile:
 
     def fsync(self) -> None:
         self._inc.check()
+        self._disk.maybe_fail_fsync(self._path)
         self._inner.fsync()
         self._disk._synced(self._path)
 

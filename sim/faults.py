@@ -2,7 +2,7 @@
 
 A schedule is a sorted tuple of frozen ``Fault(at, kind, duration, magnitude)``.
 Window faults (partition, flapping, latency, lossy network, disk fill, slow
-disk, component errors and hangs) last ``duration`` seconds; point faults
+disk, failing fsyncs, component errors and hangs) last ``duration`` seconds; point faults
 (crashes, clock jumps) happen at ``at``, and a crash's ``duration`` is its
 downtime. ``magnitude`` is the fault's strength (a probability, a delay, a jump).
 """
@@ -48,6 +48,10 @@ class FaultKind(Enum):
     """Component calls fail with probability ``magnitude``."""
     COMPONENT_HANG = "component-hang"
     """Component calls never answer (the collector's timeout must end them)."""
+    FSYNC_ERROR = "fsync-error"
+    """A file's fsync fails with ``EIO``, with probability ``magnitude``, and the bytes
+    written since its last good fsync are lost, as Linux does after a writeback error.
+    Last in this list, so that a seed's draws for the other kinds stay what they were."""
 
 
 @final
@@ -96,6 +100,7 @@ _PROFILES: dict[FaultKind, _Profile] = {
     FaultKind.CLOCK_JUMP: _Profile(0.5, 0.0, 0.0),
     FaultKind.COMPONENT_ERROR: _Profile(0.5, 600.0, 1800.0),
     FaultKind.COMPONENT_HANG: _Profile(0.5, 300.0, 900.0),
+    FaultKind.FSYNC_ERROR: _Profile(0.3, 300.0, 1800.0),
 }
 
 
@@ -166,6 +171,8 @@ def _magnitude(rng: random.Random, kind: FaultKind) -> float:
             return sign * math.exp(rng.uniform(math.log(1.0), math.log(2 * 86400.0)))
         case FaultKind.COMPONENT_ERROR:
             return rng.uniform(0.05, 1.0)
+        case FaultKind.FSYNC_ERROR:
+            return rng.uniform(0.05, 0.5)
         case FaultKind.DISK_FILL:
             return rng.random()
         case FaultKind.FLAPPING:

@@ -40,6 +40,7 @@ HUNTS: dict[Bug, SimConfig] = {
     ),
     Bug.UNSYNCED_DIRS: _config(Bug.UNSYNCED_DIRS, 1.0, FaultKind.ROBOT_CRASH),
     Bug.DROP_ON_ROTATE: _config(Bug.DROP_ON_ROTATE, 0.5),
+    Bug.BLIND_FSYNC_RETRY: _config(Bug.BLIND_FSYNC_RETRY, 1.0, FaultKind.FSYNC_ERROR),
 }
 
 

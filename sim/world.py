@@ -167,7 +167,7 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
     cloud = SimCloud(root / "cloud", clock.now_ns, stream(), trace)
     net = SimNetwork(cloud, conditions, stream(), trace)
     checker = Checker(trace, net, CHUNK_BYTES)
-    disk = Disk(root / "robot", stream(), trace, checker)
+    disk = Disk(root / "robot", stream(), trace, checker, conditions=conditions)
     checker.disk = disk
     production = Production(conditions, stream())
     config_path = root / "robot" / "config.json"
@@ -241,6 +241,8 @@ async def _main(config: SimConfig, root: Path) -> SimReport:
             "component_hangs": production.hangs,
             "enospc": disk.enospc,
             "lost_dir_entries": disk.lost_entries,
+            "fsync_errors": disk.fsync_errors,
+            "fsync_lost_bytes": disk.fsync_lost_bytes,
             "sync_steps": checker.books.steps,
             "files_dropped": dropper.dropped,
         },

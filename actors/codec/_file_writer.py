@@ -185,7 +185,7 @@ class CaptureFileWriter:
         try:
             self._require_open().fsync()
         except OSError:
-            self._fsync_failed = True
+            self._fsync_failed = not planted(Bug.BLIND_FSYNC_RETRY)
             raise
         self._synced = self._written
         self._unsynced = []

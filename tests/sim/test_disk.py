@@ -8,6 +8,7 @@ and show that Ferry's own file writing survives it.
 
 from __future__ import annotations
 
+import errno
 import random
 import tempfile
 from pathlib import Path
@@ -19,7 +20,9 @@ from hypothesis import strategies as st
 from actors.codec import CaptureFileWriter, RecordEncoder
 from actors.durable_dirs import ensure_dir
 from actors.planted import Bug, planting
+from sim.conditions import Conditions
 from sim.disk import Disk, Incarnation, SimFileSystem
+from sim.faults import Fault, FaultKind
 from sim.trace import Trace
 from tests.codec.test_writer import HEADER, WALL_NS
 
@@ -215,3 +218,61 @@ def test_a_power_cut_leaves_the_directory_as_it_was_after_some_change_since_its_
         disk.power_cut()
         assert _listing(directory) in states
         assert disk.data == sum(len(b) for b in _listing(directory).values())
+
+
+# -- failed fsyncs -----------------------------------------------------------------
+
+
+def _failing_disk(root: Path, chance: float) -> tuple[Disk, SimFileSystem, Conditions]:
+    conditions = Conditions()
+    disk = Disk(root, random.Random(3), Trace(lambda: 0.0), _Observer(), conditions=conditions)
+    conditions.open(Fault(0.0, FaultKind.FSYNC_ERROR, 60.0, chance))
+    return disk, SimFileSystem(disk, Incarnation(1)), conditions
+
+
+def test_a_failed_fsync_loses_the_bytes_since_the_last_good_one_as_linux_does(
+    tmp_path: Path,
+) -> None:
+    disk, fs, conditions = _failing_disk(tmp_path, 1.0)
+    path = tmp_path / "a.prog"
+    handle = fs.create_new(path)
+    handle.write(b"durable")
+    conditions.clear()
+    handle.fsync()
+    conditions.open(Fault(0.0, FaultKind.FSYNC_ERROR, 60.0, 1.0))
+    handle.write(b" and lost")
+    data_before = disk.data
+
+    with pytest.raises(OSError, match="Input/output") as raised:
+        handle.fsync()
+
+    assert raised.value.errno == errno.EIO
+    assert path.read_bytes() == b"durable"
+    assert disk.data == data_before - len(b" and lost")
+    assert (disk.fsync_errors, disk.fsync_lost_bytes) == (1, len(b" and lost"))
+    conditions.clear()
+    handle.write(b" again")
+    handle.fsync()  # a later fsync succeeds, as on Linux
+    handle.close()
+    assert path.read_bytes() == b"durable again"
+
+
+def test_the_capture_writer_writes_the_lost_bytes_again_after_a_failed_fsync(
+    tmp_path: Path,
+) -> None:
+    """What the fault exists to check: Ferry's writer keeps every record through it."""
+    disk, fs, conditions = _failing_disk(tmp_path, 1.0)
+    encoder = RecordEncoder()
+    records = [encoder.tabular(WALL_NS + i, WALL_NS + i, {"i": i}) for i in range(3)]
+    writer = CaptureFileWriter.create(tmp_path / "s", WALL_NS, HEADER, fs=fs)
+    writer.append(records[0])
+    with pytest.raises(OSError, match="Input/output"):
+        writer.sync()
+    writer.append(records[1])
+    with pytest.raises(OSError, match="Input/output"):
+        writer.finish()
+    conditions.clear()
+    writer.append(records[2])
+    final = writer.finish()
+    assert final.read_bytes() == HEADER + b"".join(records)
+    assert disk.fsync_errors == 2
