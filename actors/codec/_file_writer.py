@@ -167,18 +167,6 @@ class CaptureFileWriter:
             OSError: a write or the fsync failed; call again later (after a failed
                 fsync, the next call first writes the unsynced bytes again).
         """
-        self._sync_data()
-        if not self._dir_synced:
-            self._fs.fsync_dir(self.path.parent)
-            self._dir_synced = True
-
-    def _sync_data(self) -> None:
-        """``sync`` without the directory fsync that makes the ``.prog``'s name durable.
-
-        ``finish`` needs no such fsync: the one after its rename makes the file's
-        name durable, as ``.capture``, in the same step (a camera's one-reading
-        files paid two directory fsyncs each).
-        """
         if self._fsync_failed:
             self._rewrite_unsynced()
         self.flush()
@@ -189,6 +177,9 @@ class CaptureFileWriter:
             raise
         self._synced = self._written
         self._unsynced = []
+        if not self._dir_synced:
+            self._fs.fsync_dir(self.path.parent)
+            self._dir_synced = True
 
     def finish(self) -> Path:
         """Makes the file durable and renames it to ``.capture``; returns the new path.
@@ -201,7 +192,11 @@ class CaptureFileWriter:
             if planted(Bug.RENAME_BEFORE_FSYNC):
                 self.flush()
             else:
-                self._sync_data()  # the directory is fsynced after the rename, below
+                # sync() also fsyncs the directory for the .prog's name. A file finished
+                # at once needs it too: a power cut between the rename and its fsync then
+                # brings the .prog back for recovery, not nothing (the simulator showed
+                # a camera frame lost when this fsync was skipped).
+                self.sync()
             self._require_open().close()
             self._handle = None
         target = self.path.with_suffix(CAPTURE_EXT)

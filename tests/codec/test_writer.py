@@ -416,7 +416,7 @@ class _RecordingFileSystem:
                 return inner.write(data)
 
             def fsync(self) -> None:
-                log.append(f"fsync {path.name}")
+                log.append(f"fsync {path.suffix}")
                 inner.fsync()
 
             def close(self) -> None:
@@ -433,31 +433,26 @@ class _RecordingFileSystem:
         self._os.fsync_dir(path)
 
 
-def test_a_file_finished_at_once_fsyncs_its_directory_once_after_the_rename(tmp_path):
-    """A camera's one-reading file: its data fsynced, then renamed, then its directory
-    fsynced once, which makes its name durable as ``.capture`` (no fsync of the
-    ``.prog``'s name first). A file synced before it finishes fsyncs both."""
+def test_a_file_finished_at_once_makes_its_prog_name_durable_before_the_rename(tmp_path):
+    """A camera's one-reading file: data fsynced, the ``.prog``'s name fsynced, renamed,
+    the ``.capture``'s name fsynced. Without the first directory fsync a power cut
+    between the rename and the last one would undo both entries, and the file with them."""
     fs = _RecordingFileSystem()
     writer = CaptureFileWriter.create(tmp_path / "cam", WALL_NS, HEADER, fs=fs)  # type: ignore[arg-type]
     writer.append(_records(1)[0])
     fs.log.clear()  # (creating the collector's directory fsynced its parent)
     writer.finish()
-    stem = writer.path.stem
-    assert fs.log == [f"fsync {stem}.prog", "rename .prog -> .capture", "fsync_dir .capture"]
-
-    later = CaptureFileWriter.create(tmp_path / "cam", WALL_NS + 10**9, HEADER, fs=fs)  # type: ignore[arg-type]
-    later.append(_records(1)[0])
-    later.sync()
-    later.append(_records(2)[1])
-    fs.log.clear()
-    later.finish()
-    assert fs.log[-2:] == ["rename .prog -> .capture", "fsync_dir .capture,.capture"]
-    assert fs.log.count(f"fsync {later.path.stem}.prog") == 1
+    assert fs.log == [
+        "fsync .prog",
+        "fsync_dir .prog",
+        "rename .prog -> .capture",
+        "fsync_dir .capture",
+    ]
 
 
 def test_finish_after_a_failed_directory_fsync_completes_the_rename(tmp_path):
-    # fsync_dir calls: 1 = after the rename (a file never synced before needs no other).
-    fs = FaultyFileSystem(fail_fsync_dirs={1})
+    # fsync_dir calls: 1 = sync() after the data, 2 = after the rename.
+    fs = FaultyFileSystem(fail_fsync_dirs={2})
     writer = CaptureFileWriter.create(tmp_path, WALL_NS, HEADER, fs=fs)
     writer.append(_records(1)[0])
 
@@ -467,7 +462,7 @@ def test_finish_after_a_failed_directory_fsync_completes_the_rename(tmp_path):
 
     assert final == writer.path.with_suffix(".capture")
     assert _indices(final) == [0]
-    assert fs.fsync_dir_calls == 2  # the rename was made durable on the retry
+    assert fs.fsync_dir_calls == 3  # the rename was made durable on the retry
     assert sorted(tmp_path.iterdir()) == [final]
 
 
