@@ -28,7 +28,7 @@ from actors.retention_policy import (
     decide,
     needs_listing,
 )
-from actors.sync.files import delete_synced, inspect_capture
+from actors.sync.files import inspect_capture, sync_deletes, unlink_synced
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -191,7 +191,19 @@ class RetentionActor:
             readings = 0  # unreadable: nothing in it can be counted as a reading
         except FileNotFoundError:
             return  # synced and deleted since the listing
-        await seams.runner.run(delete_synced, seams.fs, file.path)
+        try:
+            await seams.runner.run(unlink_synced, seams.fs, file.path)
+        except OSError as exc:
+            LOGGER.error("retention: could not delete %s (%s): %s", file.path, reason.value, exc)
+            return  # still there: the next check may take it
+        # Deleted: counted and logged even if the directory fsync below fails (the
+        # simulator found the count skipped when it raised). A power cut may then
+        # bring the file back, to be synced or deleted again.
+        unsynced: OSError | None = None
+        try:
+            await seams.runner.run(sync_deletes, seams.fs, file.path.parent)
+        except OSError as exc:
+            unsynced = exc
         if planted(Bug.UNCOUNTED_RETENTION):
             return
         count = self.stats.deleted[reason]
@@ -202,6 +214,10 @@ class RetentionActor:
             "retention (%s): deleted %s: %d readings, %d bytes", reason.value, file.path,
             readings, file.size,
         )  # fmt: skip
+        if unsynced is not None:
+            LOGGER.warning(
+                "retention: the delete of %s is not durable yet: %s", file.path, unsynced
+            )
 
     def _set_warning(self, warning: str) -> None:
         if warning and warning != self.stats.warning:

@@ -365,5 +365,11 @@ class _RetentionLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
-        if record.msg.startswith("retention (") and isinstance(args, tuple) and len(args) >= 2:
+        msg = record.msg
+        if (
+            msg.startswith("retention (")
+            and "): deleted " in msg
+            and isinstance(args, tuple)
+            and len(args) >= 2
+        ):
             self._books.retention_logged.add(self._checker.rel(args[1]))  # type: ignore[arg-type]

@@ -170,7 +170,9 @@ async def run_batch(ctx: WorkerContext, batch: Batch) -> list[fsm.FileState | No
                 del ctx.status.files[path]
         if deletions:  # confirmed files: deleted even if the worker is being cancelled
             with trio.CancelScope(shield=True):
-                await ctx.runner.run(delete_all_synced, ctx.fs, deletions)
+                problems = await ctx.runner.run(delete_all_synced, ctx.fs, deletions)
+            for problem in problems:
+                LOGGER.warning("sync: %s (the cloud has it; a later pass deletes it)", problem)
     return states
 
 
@@ -254,12 +256,26 @@ async def _send(ctx: WorkerContext, batch: list[tuple[int, SmallFile]]) -> dict[
     return answers
 
 
-def delete_all_synced(fs: FileSystem, paths: Sequence[Path]) -> None:
-    """Deletes uploaded files, then fsyncs each of their directories once."""
+def delete_all_synced(fs: FileSystem, paths: Sequence[Path]) -> list[str]:
+    """Deletes uploaded files, then fsyncs each of their directories once.
+
+    Returns what went wrong, one line each, instead of raising: every file here
+    is in the cloud, so a disk error must not crash the sync actor. A file left
+    behind is found by the next pass and deleted without being sent (the cloud
+    knows it); a delete whose directory fsync failed may be undone by a power
+    cut, with the same outcome.
+    """
+    problems: list[str] = []
     for path in paths:
-        unlink_synced(fs, path)
+        try:
+            unlink_synced(fs, path)
+        except OSError as exc:
+            problems.append(f"{path}: not deleted: {exc}")
     for directory in sorted({path.parent for path in paths}):
         try:
             fs.fsync_dir(directory)
         except FileNotFoundError:
             continue  # the directory went with its files
+        except OSError as exc:
+            problems.append(f"{directory}: its deletes are not durable yet: {exc}")
+    return problems

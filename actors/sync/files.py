@@ -235,14 +235,18 @@ def delete_synced(fs: FileSystem, path: Path) -> None:
         await runner.run(delete_synced, fs, file.path)
     """
     _unlink_quietly(fs, path)
-    # A missing directory means the file's entry is gone with it.
-    with contextlib.suppress(FileNotFoundError):
-        fs.fsync_dir(path.parent)
+    sync_deletes(fs, path.parent)
 
 
 def unlink_synced(fs: FileSystem, path: Path) -> None:
     """Deletes an uploaded file, leaving the directory fsync to the caller (batched deletes)."""
     _unlink_quietly(fs, path)
+
+
+def sync_deletes(fs: FileSystem, directory: Path) -> None:
+    """Makes the deletes in ``directory`` durable (a missing directory took its entries)."""
+    with contextlib.suppress(FileNotFoundError):
+        fs.fsync_dir(directory)
 
 
 def park(fs: FileSystem, file: SyncFile, reason: str) -> Path:

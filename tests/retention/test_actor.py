@@ -6,6 +6,7 @@ also drives); the files, their readings and the deletions are real.
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,9 +55,10 @@ def _files(capture: Path, n: int, readings: int = 4) -> list[Path]:
 def _actor(capture: Path, disk: ScriptedDisk, **kw) -> tuple[RetentionActor, list[bool]]:
     paused: list[bool] = []
     in_progress = kw.pop("in_progress", frozenset())
+    fs = kw.pop("fs", None) or OsFileSystem()
     settings = RetentionSettings(capture_dir=capture, **kw)
     seams = RetentionSeams(
-        fs=OsFileSystem(),
+        fs=fs,
         runner=InlineRunner(),
         clock=Clock(),
         disk=disk,
@@ -89,6 +91,33 @@ async def test_a_full_disk_deletes_every_fifth_file_in_time_order_and_counts_exa
     logged = [r.message for r in caplog.records if "deleted" in r.message]
     assert len(logged) == 2
     assert "4 readings" in logged[0]
+
+
+class _FailingDirSyncs:
+    """The real file system, except that every directory fsync fails with EIO."""
+
+    def __init__(self) -> None:
+        self._os = OsFileSystem()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._os, name)
+
+    def fsync_dir(self, path: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+
+async def test_a_delete_whose_directory_fsync_fails_is_still_counted_and_logged(tmp_path, caplog):
+    """Found by the simulator: when the fsync after the unlink raised, the count and
+    the log line were skipped, so a file was gone with no deletion accounted for."""
+    files = _files(tmp_path, 10)
+    actor, _ = _actor(tmp_path, _full(tmp_path), fs=_FailingDirSyncs())
+    caplog.set_level(logging.WARNING, logger="ferry.retention")
+    await actor.check()
+    assert [p for p in files if not p.exists()] == [files[0], files[5]]
+    assert actor.stats.deleted[Reason.DISK_FULL].files == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("): deleted " in m for m in messages) == 2
+    assert sum("is not durable yet: [Errno 5]" in m for m in messages) == 2
 
 
 async def test_files_being_synced_are_never_deleted(tmp_path):

@@ -225,7 +225,7 @@ def test_a_power_cut_leaves_the_directory_as_it_was_after_some_change_since_its_
 
 def _failing_disk(root: Path, chance: float) -> tuple[Disk, SimFileSystem, Conditions]:
     conditions = Conditions()
-    disk = Disk(root, random.Random(3), Trace(lambda: 0.0), _Observer(), conditions=conditions)
+    disk = Disk(root, _KeepNone(3), Trace(lambda: 0.0), _Observer(), conditions=conditions)
     conditions.open(Fault(0.0, FaultKind.FSYNC_ERROR, 60.0, chance))
     return disk, SimFileSystem(disk, Incarnation(1)), conditions
 
@@ -264,7 +264,9 @@ def test_the_capture_writer_writes_the_lost_bytes_again_after_a_failed_fsync(
     disk, fs, conditions = _failing_disk(tmp_path, 1.0)
     encoder = RecordEncoder()
     records = [encoder.tabular(WALL_NS + i, WALL_NS + i, {"i": i}) for i in range(3)]
+    conditions.clear()  # (the directory is made and fsynced before the fault)
     writer = CaptureFileWriter.create(tmp_path / "s", WALL_NS, HEADER, fs=fs)
+    conditions.open(Fault(0.0, FaultKind.FSYNC_ERROR, 60.0, 1.0))
     writer.append(records[0])
     with pytest.raises(OSError, match="Input/output"):
         writer.sync()

@@ -6,6 +6,7 @@ Time is virtual (``autojump_clock``): backoffs and intervals cost nothing.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 
@@ -448,6 +449,38 @@ async def test_small_files_go_in_batches_and_a_lost_batch_answer_duplicates_noth
     assert world.net.calls["open"] == per_batch
     assert world.net.calls["write"] == 0
     assert actor.status.counters.files_uploaded == 40 - per_batch
+
+
+async def test_a_failed_directory_fsync_after_a_batch_is_logged_and_syncing_goes_on(
+    autojump_clock, tmp_path, monkeypatch, caplog
+):
+    """A disk error while deleting a batch's uploaded files must not crash the actor:
+    the files are in the cloud, and at worst a power cut brings one back to sync again."""
+    world = make_world(tmp_path)
+    for t in range(8):
+        size = world.capture_file(1, t=t).stat().st_size
+    real_fsync_dir = OsFileSystem.fsync_dir
+    failing = True
+
+    def fsync_dir(fs: OsFileSystem, path) -> None:
+        if failing and world.capture_dir in path.parents:
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        real_fsync_dir(fs, path)
+
+    monkeypatch.setattr(OsFileSystem, "fsync_dir", fsync_dir)
+    plan = world.plan(threads=1, chunk_bytes=4 * size)
+    with caplog.at_level(logging.WARNING, logger="ferry.sync"):
+        async with running(world.actor(plan)) as actor:
+            first = await actor.sync_now(wait=True)
+            failing = False  # the capture side writes one more file
+            world.capture_file(1, t=10**10)  # a name of its own
+            failing = True
+            second = await actor.sync_now(wait=True)
+    assert (first.files, first.confirmed) == (8, 8)
+    assert (second.files, second.confirmed) == (1, 1)
+    assert world.local_files() == []
+    assert world.cloud_readings() == 9
+    assert "its deletes are not durable yet: [Errno 5] Input/output error" in caplog.text
 
 
 async def test_small_files_with_the_data_managers_tags_still_go_in_batches_with_their_tags(
