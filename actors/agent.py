@@ -353,14 +353,16 @@ class Agent:
             await self._seams.runner.run(lock.acquire)
             self._locks[directory] = lock
             report = await self._seams.runner.run(recover_capture_dir, directory, self._seams.fs)
-            if report.recovered or report.failed or report.removed_empty:
+            if report.recovered or report.failed or report.removed_empty or report.left:
                 LOGGER.warning(
-                    "%s: recovered %d files (%d records), removed %d empty, moved %d to failed/",
+                    "%s: recovered %d files (%d records), removed %d empty, moved %d to "
+                    "failed/, left %d for the next start",
                     directory,
                     len(report.recovered),
                     report.records,
                     report.removed_empty,
                     len(report.failed),
+                    len(report.left),
                 )
 
 

@@ -77,6 +77,8 @@ class RecoveryReport:
     records: int = 0
     dropped_bytes: int = 0
     failed: list[Path] = field(default_factory=list)
+    left: list[Path] = field(default_factory=list)
+    """``.prog`` files a disk error kept from being recovered (the next start tries again)."""
 
 
 def recover_capture_dir(capture_dir: Path, fs: FileSystem) -> RecoveryReport:
@@ -93,9 +95,25 @@ def recover_capture_dir(capture_dir: Path, fs: FileSystem) -> RecoveryReport:
         try:
             result = recover_prog(prog, fs=fs)
         except CorruptCaptureFile as exc:
-            report.failed.append(move_to_failed(capture_dir, prog, exc.reason, fs))
+            try:
+                report.failed.append(move_to_failed(capture_dir, prog, exc.reason, fs))
+            except OSError as move_error:
+                report.left.append(prog)
+                LOGGER.error("%s: could not move it to failed/ (%s): %s", prog, exc, move_error)
+                continue
             LOGGER.error("moved unreadable capture file to failed/: %s", exc)
             continue
+        except OSError as exc:  # a disk error: capture must still start
+            report.left.append(prog)
+            LOGGER.error("%s: not recovered, left for the next start: %s", prog, exc)
+            continue
+        if result.entry_error:
+            LOGGER.warning(
+                "%s: recovered, but its directory fsync failed (%s); a later fsync of the "
+                "directory makes it durable",
+                prog,
+                result.entry_error,
+            )
         if result.path is None:
             report.removed_empty += 1
             continue

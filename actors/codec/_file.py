@@ -297,6 +297,11 @@ class Recovery:
     kept_bytes: int
     dropped_bytes: int
     reason: str = ""
+    entry_error: str = ""
+    """Why the directory fsync after the rename (or removal) kept failing, if it did:
+    the change is made, but a power cut may undo it until the directory is fsynced
+    again (the writer does, with its next file there; or the next start recovers the
+    ``.prog`` again)."""
 
 
 def recover_prog(path: Path, *, fs: FileSystem | None = None) -> Recovery:
@@ -316,8 +321,7 @@ def recover_prog(path: Path, *, fs: FileSystem | None = None) -> Recovery:
         reader = CaptureFileReader(path, fs=fs)
     except TruncatedCaptureFile as exc:
         fs.unlink(path)
-        fs.fsync_dir(path.parent)
-        return Recovery(None, 0, 0, size, exc.reason)
+        return Recovery(None, 0, 0, size, exc.reason, _fsync_dir_retrying(fs, path.parent))
     records = 0
     reason = ""
     with reader:
@@ -329,14 +333,32 @@ def recover_prog(path: Path, *, fs: FileSystem | None = None) -> Recovery:
         good = reader.good_offset
     if records == 0:
         fs.unlink(path)
-        fs.fsync_dir(path.parent)
-        return Recovery(None, 0, 0, size, reason or "no records")
+        error = _fsync_dir_retrying(fs, path.parent)
+        return Recovery(None, 0, 0, size, reason or "no records", error)
     if good < size:
         fs.truncate(path, good)
     target = _free_capture_name(fs, path)
     fs.rename(path, target)
-    fs.fsync_dir(target.parent)
-    return Recovery(target, records, good, size - good, reason)
+    error = _fsync_dir_retrying(fs, target.parent)
+    return Recovery(target, records, good, size - good, reason, error)
+
+
+_DIR_FSYNC_ATTEMPTS = 3
+
+
+def _fsync_dir_retrying(fs: FileSystem, directory: Path) -> str:
+    """Fsyncs ``directory`` after an entry change, a few times if it fails; returns the
+    last error ("" once it succeeds). A failed directory fsync loses no data: the
+    change it was to make durable is already made, so recovery goes on."""
+    error = ""
+    for _ in range(_DIR_FSYNC_ATTEMPTS):
+        try:
+            fs.fsync_dir(directory)
+        except OSError as exc:
+            error = f"{directory}: {exc}"
+            continue
+        return ""
+    return error
 
 
 def _free_capture_name(fs: FileSystem, prog: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 import pytest
@@ -53,6 +54,50 @@ def test_crashed_prog_keeps_every_complete_record_and_becomes_capture(tmp_path: 
     assert [rec.struct["readings"]["i"] for _, rec in iter_records(capture)] == list(range(50))
     assert report.records == 50
     assert report.dropped_bytes == 3
+
+
+class _FlakyDisk:
+    """The real file system, with the first ``fail`` directory fsyncs (or every one of
+    them, and every rename, with ``broken``) failing with EIO."""
+
+    def __init__(self, *, fail: int = 0, broken: bool = False) -> None:
+        self._os = OsFileSystem()
+        self.fail = fail
+        self.broken = broken
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._os, name)
+
+    def fsync_dir(self, path: Path) -> None:
+        if self.broken or self.fail > 0:
+            self.fail -= 1
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        self._os.fsync_dir(path)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        if self.broken:
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        self._os.rename(src, dst)
+
+
+def test_a_failed_directory_fsync_is_retried_and_recovery_goes_on(tmp_path: Path):
+    """A disk error must not stop the agent's start (the simulator found it did): the
+    directory fsync after the rename is tried again, and the file is recovered."""
+    prog = _prog(tmp_path, "s", 5)
+    report = recover_capture_dir(tmp_path, _FlakyDisk(fail=2))  # type: ignore[arg-type]
+    assert not prog.exists()
+    assert len(report.recovered) == 1
+    assert report.left == []
+
+
+def test_a_prog_the_disk_will_not_recover_is_left_for_the_next_start(tmp_path: Path):
+    broken = _prog(tmp_path, "a", 5)
+    report = recover_capture_dir(tmp_path, _FlakyDisk(broken=True))  # type: ignore[arg-type]
+    assert report.left == [broken]
+    assert broken.exists()  # untouched: the next start tries again
+    again = recover_capture_dir(tmp_path, OsFileSystem())
+    assert len(again.recovered) == 1
+    assert again.records == 5
 
 
 def test_prog_without_a_complete_record_is_removed(tmp_path: Path):
