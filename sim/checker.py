@@ -203,8 +203,15 @@ class Checker:
         self._accepted.clear()
 
     def resurrected(self, path: Path) -> None:
-        """A deletion a power cut undid: it no longer counts, and the file is known again."""
-        self._deleted.discard((path.stat().st_size, file_sha256(path)))
+        """A deletion a power cut undid: it no longer counts, and the file is known again.
+
+        A file the cloud had finished is then one the robot has not deleted, as in
+        ``power_lost`` (which ran before the undo): this cut interrupts it once.
+        """
+        content = (path.stat().st_size, file_sha256(path))
+        self._deleted.discard(content)
+        if content in self._net.finished:
+            self._net.interruptions[content] += 1
         rel = self.rel(path)
         deletions = self.books.deletions
         for i in range(len(deletions) - 1, -1, -1):

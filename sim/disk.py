@@ -200,6 +200,23 @@ class Disk:
         self._trace.event("disk", f"fsync-error {self.rel(path)} lost {lost}")
         raise OSError(errno.EIO, "Input/output error (simulated writeback failure)", str(path))
 
+    def maybe_fail_fsync_dir(self, directory: Path) -> None:
+        """Under a fsync-error fault, fails a directory's fsync now and then.
+
+        Its entry changes since the last good fsync stay unsynced (a power cut
+        may still undo them), so each caller must fsync again before it relies
+        on them: a rename it reports as done, a delete it counts.
+
+        Raises:
+            OSError: ``EIO``, the fsync failed.
+        """
+        fault = self._conditions.get(FaultKind.FSYNC_ERROR) if self._conditions else None
+        if fault is None or self._rng.random() >= fault.magnitude:
+            return
+        self.fsync_errors += 1
+        self._trace.event("disk", f"fsync-error {self.rel(directory)}/")
+        raise OSError(errno.EIO, "Input/output error (simulated)", str(directory))
+
     def unfill(self) -> None:
         """The disk-fill fault ends: the other data is gone again."""
         self.total, self.other = self._base
@@ -417,6 +434,7 @@ class SimFileSystem:
         self._inc.check()
         if not os.path.isdir(path):
             raise FileNotFoundError(errno.ENOENT, "No such directory (simulated)", str(path))
+        self._disk.maybe_fail_fsync_dir(path)
         self._disk._dir_synced(path)
 
     def truncate(self, path: Path, size: int) -> None:

@@ -34,3 +34,22 @@ async def test_a_power_cut_interrupts_each_finished_file_not_yet_deleted(tmp_pat
     deleted.unlink()
     checker.power_lost()
     assert net.interruptions == Counter({_content(pending): 1})
+
+
+async def test_a_delete_the_power_cut_undoes_interrupts_the_file_it_brings_back(
+    tmp_path: Path,
+) -> None:
+    """Deleted after the cloud confirmed it, but the delete was not durable: the cut
+    brings the file back, to be sent whole again in a batch, which this cut allows.
+
+    (``power_lost`` runs before the undo, when the file still counts as deleted.)
+    """
+    path = tmp_path / "note.txt"
+    path.write_bytes(b"n" * 30)
+    net = SimpleNamespace(finished={_content(path)}, interruptions=Counter())
+    checker = Checker(Trace(lambda: 0.0), net, 8192)  # type: ignore[arg-type] # the two fields used
+    checker.removing(path)
+    checker.power_lost()
+    assert net.interruptions == Counter()
+    checker.resurrected(path)
+    assert net.interruptions == Counter({_content(path): 1})
