@@ -185,8 +185,7 @@ class Disk:
         Raises:
             OSError: ``EIO``, the fsync failed.
         """
-        fault = self._conditions.get(FaultKind.FSYNC_ERROR) if self._conditions else None
-        if fault is None or self._rng.random() >= fault.magnitude:
+        if not self._fsync_fails():
             return
         durable = self._durable.pop(path, None)
         lost = 0
@@ -210,12 +209,16 @@ class Disk:
         Raises:
             OSError: ``EIO``, the fsync failed.
         """
-        fault = self._conditions.get(FaultKind.FSYNC_ERROR) if self._conditions else None
-        if fault is None or self._rng.random() >= fault.magnitude:
+        if not self._fsync_fails():
             return
         self.fsync_errors += 1
         self._trace.event("disk", f"fsync-error {self.rel(directory)}/")
         raise OSError(errno.EIO, "Input/output error (simulated)", str(directory))
+
+    def _fsync_fails(self) -> bool:
+        """Whether this fsync fails: drawn only while a fsync-error window is open."""
+        fault = self._conditions.get(FaultKind.FSYNC_ERROR) if self._conditions else None
+        return fault is not None and self._rng.random() < fault.magnitude
 
     def unfill(self) -> None:
         """The disk-fill fault ends: the other data is gone again."""
