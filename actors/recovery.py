@@ -109,8 +109,8 @@ def recover_capture_dir(capture_dir: Path, fs: FileSystem) -> RecoveryReport:
             continue
         if result.entry_error:
             LOGGER.warning(
-                "%s: recovered, but its directory fsync failed (%s); a later fsync of the "
-                "directory makes it durable",
+                "%s: its rename or removal is made, but the directory fsync failed (%s); "
+                "a later fsync of the directory makes it durable",
                 prog,
                 result.entry_error,
             )

@@ -44,6 +44,7 @@ from actors.sync.files import (
     delete_synced,
     inspect_capture_bytes,
     read_chunk,
+    sync_deletes,
     unlink_synced,
 )
 from actors.sync.stats import FileProgress
@@ -273,9 +274,7 @@ def delete_all_synced(fs: FileSystem, paths: Sequence[Path]) -> list[str]:
             problems.append(f"{path}: not deleted: {exc}")
     for directory in sorted({path.parent for path in paths}):
         try:
-            fs.fsync_dir(directory)
-        except FileNotFoundError:
-            continue  # the directory went with its files
+            sync_deletes(fs, directory)
         except OSError as exc:
             problems.append(f"{directory}: its deletes are not durable yet: {exc}")
     return problems

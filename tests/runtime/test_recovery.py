@@ -90,6 +90,19 @@ def test_a_failed_directory_fsync_is_retried_and_recovery_goes_on(tmp_path: Path
     assert report.left == []
 
 
+def test_a_directory_fsync_that_keeps_failing_is_logged_and_the_file_still_recovered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """The rename is made, so no data waits on the fsync: the file is recovered and
+    synced as usual, and the log says its name is not durable yet."""
+    prog = _prog(tmp_path, "s", 5)
+    report = recover_capture_dir(tmp_path, _FlakyDisk(fail=3))  # type: ignore[arg-type]
+    assert not prog.exists()
+    assert len(report.recovered) == 1
+    assert report.left == []
+    assert "the directory fsync failed" in caplog.text
+
+
 def test_a_prog_the_disk_will_not_recover_is_left_for_the_next_start(tmp_path: Path):
     broken = _prog(tmp_path, "a", 5)
     report = recover_capture_dir(tmp_path, _FlakyDisk(broken=True))  # type: ignore[arg-type]
